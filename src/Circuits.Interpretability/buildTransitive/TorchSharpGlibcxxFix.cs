@@ -34,6 +34,10 @@ namespace Circuits.Interpretability.Build
         Malformed,
         /// <summary>Symbols other than the allowed ones depend on the version; weakening it would be unsafe.</summary>
         UnsafeSymbols,
+        /// <summary>The system's library defines the version, so the requirement is met; nothing was written.</summary>
+        SystemProvidesVersion,
+        /// <summary>No system library was found to compare with; nothing was written.</summary>
+        NoSystemLibrary,
     }
 
     /// <summary>The result of analysing or patching one ELF file.</summary>
@@ -148,6 +152,29 @@ namespace Circuits.Interpretability.Build
             return new ElfPatchResult(ElfPatchOutcome.Patched,
                 $"marked the requirement on {versionName} ({libraryName}) weak in {path}; it binds only {string.Join(", ", analysis.Symbols)}",
                 analysis.FlagsOffset, analysis.Symbols);
+        }
+
+        /// <summary>
+        /// The build step for one file: weakens the requirement (see <see cref="PatchFile"/>) unless
+        /// <paramref name="systemLibrary"/>, the library the loader would use, defines the version, in which
+        /// case the file is not touched.
+        /// </summary>
+        public static ElfPatchResult PatchUnlessProvided(string path, string? systemLibrary, string libraryName, string versionName, ICollection<string> allowedSymbols)
+        {
+            if (systemLibrary == null)
+            {
+                return new ElfPatchResult(ElfPatchOutcome.NoSystemLibrary, $"no system {libraryName} found; {path} left unchanged");
+            }
+
+            if (DefinedVersions(File.ReadAllBytes(systemLibrary)).Contains(versionName))
+            {
+                return new ElfPatchResult(ElfPatchOutcome.SystemProvidesVersion, $"{systemLibrary} defines {versionName}; {path} left unchanged");
+            }
+
+            ElfPatchResult result = PatchFile(path, libraryName, versionName, allowedSymbols);
+            return result.Outcome == ElfPatchOutcome.Patched
+                ? new ElfPatchResult(result.Outcome, $"{systemLibrary} lacks {versionName}; {result.Message}", result.FlagsOffset, result.Symbols)
+                : result;
         }
 
         /// <summary>Lists the version names an ELF shared library defines (its .gnu.version_d section).</summary>
@@ -525,29 +552,16 @@ namespace Circuits.Interpretability.Build
                 }
 
                 string? libstdcxx = SystemLibStdCxx.Find(SystemLibStdCxx.MachineOf(header));
-                if (libstdcxx == null)
-                {
-                    Log.LogMessage(Microsoft.Build.Framework.MessageImportance.Normal,
-                        $"Circuits.Interpretability: no system {LibraryName} found for {path}; left unchanged.");
-                    continue;
-                }
-
-                if (ElfVersionPatcher.DefinedVersions(File.ReadAllBytes(libstdcxx)).Contains(VersionName))
-                {
-                    Log.LogMessage(Microsoft.Build.Framework.MessageImportance.Low,
-                        $"Circuits.Interpretability: {libstdcxx} defines {VersionName}; {path} left unchanged.");
-                    continue;
-                }
-
-                ElfPatchResult result = ElfVersionPatcher.PatchFile(path, LibraryName, VersionName, allowed);
+                ElfPatchResult result = ElfVersionPatcher.PatchUnlessProvided(path, libstdcxx, LibraryName, VersionName, allowed);
                 switch (result.Outcome)
                 {
                     case ElfPatchOutcome.Patched:
-                        Log.LogMessage(Microsoft.Build.Framework.MessageImportance.High,
-                            $"Circuits.Interpretability: {libstdcxx} lacks {VersionName}; {result.Message}.");
+                        Log.LogMessage(Microsoft.Build.Framework.MessageImportance.High, $"Circuits.Interpretability: {result.Message}.");
                         break;
                     case ElfPatchOutcome.AlreadyWeak:
                     case ElfPatchOutcome.VersionNotRequired:
+                    case ElfPatchOutcome.SystemProvidesVersion:
+                    case ElfPatchOutcome.NoSystemLibrary:
                         Log.LogMessage(Microsoft.Build.Framework.MessageImportance.Low, $"Circuits.Interpretability: {path}: {result.Message}.");
                         break;
                     default:

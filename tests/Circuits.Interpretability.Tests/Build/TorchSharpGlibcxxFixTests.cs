@@ -172,6 +172,37 @@ public sealed class TorchSharpGlibcxxFixTests : IDisposable
     }
 
     [Fact]
+    public void Nothing_is_touched_when_the_system_library_defines_the_version()
+    {
+        // This system's libstdc++ defines GLIBCXX_3.4.30, which libLibTorchSharp.so also requires: the
+        // build step must leave such a requirement alone, as it would GLIBCXX_3.4.32 on a newer system.
+        string path = Copy();
+        byte[] before = File.ReadAllBytes(path);
+        string libstdcxx = SystemLibStdCxx.Find(62)!;
+        ElfVersionPatcher.Analyze(before, Library, "GLIBCXX_3.4.30", Allowed).Outcome.Should().NotBe(ElfPatchOutcome.VersionNotRequired);
+
+        ElfPatchResult result = ElfVersionPatcher.PatchUnlessProvided(path, libstdcxx, Library, "GLIBCXX_3.4.30", Allowed);
+
+        result.Outcome.Should().Be(ElfPatchOutcome.SystemProvidesVersion);
+        result.Message.Should().Contain("defines GLIBCXX_3.4.30");
+        File.ReadAllBytes(path).Should().Equal(before);
+        ElfVersionPatcher.PatchUnlessProvided(path, null, Library, Version, Allowed).Outcome.Should().Be(ElfPatchOutcome.NoSystemLibrary);
+        File.ReadAllBytes(path).Should().Equal(before);
+    }
+
+    [Fact]
+    public void The_build_step_patches_when_the_system_library_lacks_the_version()
+    {
+        string path = Copy();
+        string libstdcxx = SystemLibStdCxx.Find(62)!;
+        bool systemHasVersion = ElfVersionPatcher.DefinedVersions(File.ReadAllBytes(libstdcxx)).Contains(Version);
+
+        ElfPatchResult result = ElfVersionPatcher.PatchUnlessProvided(path, libstdcxx, Library, Version, Allowed);
+
+        result.Outcome.Should().Be(systemHasVersion ? ElfPatchOutcome.SystemProvidesVersion : ElfPatchOutcome.Patched);
+    }
+
+    [Fact]
     public void The_build_patched_the_output_copy_only_when_the_system_lacks_the_version_and_never_the_cache()
     {
         string libstdcxx = SystemLibStdCxx.Find(62)!;
