@@ -1,0 +1,3 @@
+using Circuits.Interpretability.Cli;
+
+return await CircuitsCli.RunAsync(args, Console.Out, Console.Error);
