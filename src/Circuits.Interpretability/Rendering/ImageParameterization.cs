@@ -1,0 +1,116 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Circuits.Interpretability.Rendering;
+
+/// <summary>How unconstrained values become valid colours in [0, 1].</summary>
+public enum ColorSquash
+{
+    /// <summary>A sigmoid (smooth, never exactly 0 or 1), as Lucid does by default.</summary>
+    Sigmoid,
+
+    /// <summary>Clamp to [0, 1] in value while passing gradients through unchanged (a straight-through clamp).</summary>
+    Clamp,
+}
+
+/// <summary>Options shared by the image parameterizations.</summary>
+public sealed record ParameterizationOptions
+{
+    /// <summary>Optimize in decorrelated colour space (see <see cref="ColorDecorrelation"/>). Default true.</summary>
+    public bool Decorrelate { get; init; } = true;
+
+    /// <summary>How to map to [0, 1]. Default <see cref="ColorSquash.Sigmoid"/>.</summary>
+    public ColorSquash Squash { get; init; } = ColorSquash.Sigmoid;
+
+    /// <summary>Add a fourth (alpha) channel for transparent renders. Default false.</summary>
+    public bool Alpha { get; init; }
+
+    /// <summary>Standard deviation of the random initial values. Default 0.01.</summary>
+    public double InitialScale { get; init; } = 0.01;
+
+    /// <summary>The device of the parameters (the random values are drawn on the CPU, so a seed gives the same start everywhere). Default CPU.</summary>
+    public Device? Device { get; init; }
+}
+
+/// <summary>
+/// Turns trainable parameters into a batch of images (N x C x H x W, values in [0, 1], C = 3, or 4 with
+/// alpha). The parameters are leaf tensors owned by the parameterization; dispose it to free them.
+/// </summary>
+public abstract class ImageParameterization : IDisposable
+{
+    /// <summary>Creates the parameterization's shape.</summary>
+    protected ImageParameterization(int batch, int height, int width, ParameterizationOptions options)
+    {
+        if (batch <= 0 || height <= 0 || width <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(batch), $"Batch ({batch}), height ({height}) and width ({width}) must all be positive.");
+        }
+
+        Batch = batch;
+        Height = height;
+        Width = width;
+        Options = options ?? throw new ArgumentNullException(nameof(options));
+    }
+
+    /// <summary>The batch size.</summary>
+    public int Batch { get; }
+
+    /// <summary>Image height in pixels.</summary>
+    public int Height { get; }
+
+    /// <summary>Image width in pixels.</summary>
+    public int Width { get; }
+
+    /// <summary>Channels of the images: 3, or 4 with alpha.</summary>
+    public int Channels => Options.Alpha ? 4 : 3;
+
+    /// <summary>The options.</summary>
+    public ParameterizationOptions Options { get; }
+
+    /// <summary>The trainable leaf tensors.</summary>
+    public abstract IReadOnlyList<TorchSharp.Modules.Parameter> Parameters { get; }
+
+    /// <summary>The current images, differentiable with respect to <see cref="Parameters"/>.</summary>
+    public Tensor Image()
+    {
+        Tensor raw = RawImage();
+        Tensor rgb = raw[TensorIndex.Colon, TensorIndex.Slice(0, 3)];
+        if (Options.Decorrelate)
+        {
+            rgb = ColorDecorrelation.ToRgb(rgb);
+        }
+
+        rgb = Squash(rgb);
+        return Options.Alpha ? cat(new[] { rgb, Squash(raw[TensorIndex.Colon, TensorIndex.Slice(3, 4)]) }, 1) : rgb;
+    }
+
+    /// <summary>The unconstrained image before colour mapping and squashing (N x C x H x W).</summary>
+    public abstract Tensor RawImage();
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        foreach (var p in Parameters)
+        {
+            p.Dispose();
+        }
+
+        GC.SuppressFinalize(this);
+    }
+
+    private Tensor Squash(Tensor t) => Options.Squash == ColorSquash.Sigmoid
+        ? t.sigmoid()
+        : t + (t.clamp(0, 1) - t).detach();
+
+    /// <summary>Normal random values from a generator seeded with <paramref name="seed"/>, as a trainable parameter.</summary>
+    protected TorchSharp.Modules.Parameter RandomParameter(long[] shape, double scale, long seed)
+    {
+        using var generator = new Generator((ulong)seed);
+        using var scope = NewDisposeScope();
+        Tensor values = (randn(shape, generator: generator) * scale).to(Options.Device ?? CPU);
+        return new TorchSharp.Modules.Parameter(values.detach().clone().DetachFromDisposeScope(), requires_grad: true);
+    }
+
+    /// <summary>A constant tensor moved to the parameterization's device, outside any dispose scope.</summary>
+    protected Tensor OnDevice(Tensor value) => value.to(Options.Device ?? CPU).DetachFromDisposeScope();
+}
