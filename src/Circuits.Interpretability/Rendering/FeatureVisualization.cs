@@ -85,6 +85,11 @@ public static class FeatureVisualization
                 using var scope = NewDisposeScope();
                 Tensor current = image.Image();
                 Tensor input = Transforms.ApplyAll(transforms, current, random);
+                if (input.shape[1] == 4)
+                {
+                    input = OverRandomBackground(input, random);
+                }
+
                 if (options.Preprocess is not null)
                 {
                     input = options.Preprocess(input);
@@ -139,6 +144,19 @@ public static class FeatureVisualization
 
             model.train(wasTraining);
         }
+    }
+
+    /// <summary>
+    /// Composites an RGBA batch over uniform random noise (a fresh background each step, drawn from the render's
+    /// seed), so that only the opaque parts can drive the objective, as Lucid's transparent renders do.
+    /// </summary>
+    private static Tensor OverRandomBackground(Tensor rgba, Random random)
+    {
+        Tensor rgb = rgba[TensorIndex.Colon, TensorIndex.Slice(0, 3)];
+        Tensor alpha = rgba[TensorIndex.Colon, TensorIndex.Slice(3, 4)];
+        using var generator = new Generator((ulong)random.NextInt64(long.MaxValue));
+        Tensor background = rand(rgb.shape, generator: generator).to(rgb.device);
+        return (rgb * alpha) + (background * (1 - alpha));
     }
 
     private static void Validate(Objective objective, RenderOptions options)

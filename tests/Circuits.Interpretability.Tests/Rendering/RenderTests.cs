@@ -155,6 +155,33 @@ public class RenderTests
     }
 
     [Fact]
+    public void Transparent_renders_make_the_preferred_pattern_opaque_and_leave_the_rest_alone()
+    {
+        var (model, _) = RedBarDetector();
+        using (model)
+        {
+            // A 21 x 21 image: the centre neuron of the 7 x 7 conv sees rows and columns 7..13. The model is fed
+            // the RGBA image composited over fresh random noise each step, so only opaque pixels can drive it.
+            using var result = FeatureVisualization.Render(model, Objectives.Neuron("bar:0"), new RenderOptions
+            {
+                Steps = 96,
+                ImageSize = 21,
+                Seed = 3,
+                Transforms = Array.Empty<IImageTransform>(),
+                Parameterization = (n, h, w, seed) => new PixelImage(n, h, w, seed, new ParameterizationOptions { Alpha = true }),
+            });
+
+            result.Images.shape.Should().Equal(1, 4, 21, 21);
+            Tensor alpha = result.Images[0, 3];
+            double barColumn = alpha[TensorIndex.Slice(7, 14), 10].mean().item<float>();
+            double outside = alpha[TensorIndex.Slice(0, 5), TensorIndex.Slice(0, 5)].mean().item<float>();
+            barColumn.Should().BeGreaterThan(0.8, "the red bar in the receptive field must become opaque");
+            outside.Should().BeApproximately(0.5, 0.05, "pixels the neuron cannot see get no gradient and keep their initial alpha");
+            result.ObjectiveHistory[^1].Should().BeGreaterThan(result.ObjectiveHistory[0]);
+        }
+    }
+
+    [Fact]
     public void The_model_is_left_as_it_was()
     {
         using var model = new SmallConvNet(seed: 4, width: 8);
