@@ -26,20 +26,21 @@ public static class CircuitsCli
     internal static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
 
     /// <summary>Builds the command tree.</summary>
-    public static RootCommand Build(TextWriter output)
+    public static RootCommand Build(TextWriter output, TextWriter? error = null)
     {
         var root = new RootCommand("circuits: reverse-engineer TorchSharp models neuron by neuron (Circuits.Interpretability).");
         root.Add(Json);
         root.Add(Model);
         root.Add(Seed);
         root.Add(LayersCommand(output));
+        root.Add(RenderCommand.Create(output, error ?? TextWriter.Null));
         return root;
     }
 
     /// <summary>Runs the tool with <paramref name="args"/>; returns the exit code.</summary>
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
     {
-        RootCommand root = Build(output);
+        RootCommand root = Build(output, error);
         ParseResult parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {

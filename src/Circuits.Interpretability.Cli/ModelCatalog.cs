@@ -10,7 +10,10 @@ namespace Circuits.Interpretability.Cli;
 /// <param name="Description">One line for help and errors.</param>
 /// <param name="DefaultInputSize">The default square input size in pixels.</param>
 /// <param name="Create">Builds the model (in eval mode) for a seed.</param>
-public sealed record ModelEntry(string Name, string Description, int DefaultInputSize, Func<int, nn.Module<Tensor, Tensor>> Create);
+/// <param name="Preprocess">The model's input convention, from RGB in [0, 1] (null: the model takes it as is).</param>
+/// <param name="CatalogLayers">The layers a whole-model catalog renders by default.</param>
+public sealed record ModelEntry(string Name, string Description, int DefaultInputSize, Func<int, nn.Module<Tensor, Tensor>> Create,
+    Func<Tensor, Tensor>? Preprocess = null, IReadOnlyList<string>? CatalogLayers = null);
 
 /// <summary>The models the tool knows by name.</summary>
 public static class ModelCatalog
@@ -18,7 +21,8 @@ public static class ModelCatalog
     /// <summary>Every known model, the default first.</summary>
     public static IReadOnlyList<ModelEntry> All { get; } = new[]
     {
-        new ModelEntry("small-convnet", "SmallConvNet: a small seeded conv net built into the library (no download)", 64, seed => new SmallConvNet(seed)),
+        new ModelEntry("small-convnet", "SmallConvNet: a small seeded conv net built into the library (no download)", 64, seed => new SmallConvNet(seed),
+            CatalogLayers: new[] { "features.conv1", "features.conv2", "features.conv3" }),
     };
 
     /// <summary>The model called <paramref name="name"/>.</summary>
