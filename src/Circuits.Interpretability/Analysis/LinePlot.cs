@@ -114,7 +114,7 @@ public static class LinePlot
             }
 
             canvas.Ring(px, py, 6, 1.5, red);
-            string label = Format(x[peak], xStep / 10);
+            string label = x[peak].ToString("0.###", CultureInfo.InvariantCulture);
             int width = PixelFont.Measure(label, FontScale);
             int left = Math.Clamp((int)Math.Round(px) - (width / 2), 0, options.Width - width);
             canvas.Text(label, left, Math.Max(2, (int)Math.Round(py) - 22), FontScale, red);
