@@ -19,6 +19,7 @@ public static class ModelCatalog
     public static IReadOnlyList<ModelEntry> All { get; } = new[]
     {
         new ModelEntry("small-convnet", "SmallConvNet: a small seeded conv net built into the library (no download)", 64, seed => new SmallConvNet(seed)),
+        new ModelEntry("curve-circuit", "CurveCircuit: hand-built line and curve detectors with weights set by formula (the ground truth; the seed is ignored)", 64, _ => new CurveCircuit()),
     };
 
     /// <summary>The model called <paramref name="name"/>.</summary>

@@ -60,7 +60,7 @@ public sealed class DatasetExamplesTests : IDisposable
     private string P(string name) => Path.Combine(_folder, name);
 
     [Fact]
-    public void The_top_4_images_for_the_90_degree_curve_unit_are_the_4_upward_curves_with_crops_centred_on_them()
+    public void The_top_5_images_for_the_90_degree_curve_unit_are_the_5_upward_curves_with_19_pixel_crops_centred_on_them()
     {
         using var model = new CurveCircuit();
         using var result = DatasetExamples.Find(model, CurveCircuit.CurveUnit(4), _folder, new DatasetExamplesOptions { TopK = 5, BatchSize = 7 });
@@ -93,7 +93,7 @@ public sealed class DatasetExamplesTests : IDisposable
         }
 
         result.Crops!.shape.Should().Equal(5, 3, 19, 19);
-        // A crop is the image's pixels there: the ∩ curve's apex row is dark in the middle column.
+        // A crop is the resized input's pixels there.
         var first = result.Examples[0];
         using Tensor again = DatasetExamples.LoadForModel(first.Path, 64);
         HandBuiltNet.Values(result.Crops[0]).Should().Equal(HandBuiltNet.Values(again[TensorIndex.Colon, TensorIndex.Slice(first.Top, first.Top + 19), TensorIndex.Slice(first.Left, first.Left + 19)]));
