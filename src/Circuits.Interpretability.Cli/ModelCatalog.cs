@@ -23,6 +23,8 @@ public static class ModelCatalog
     {
         new ModelEntry("small-convnet", "SmallConvNet: a small seeded conv net built into the library (no download)", 64, seed => new SmallConvNet(seed),
             CatalogLayers: new[] { "features.conv1", "features.conv2", "features.conv3" }),
+        new ModelEntry("curve-circuit", "CurveCircuit: hand-built line and curve detectors with weights set by formula (the ground truth; the seed is ignored)", 64, _ => new CurveCircuit(),
+            CatalogLayers: new[] { CurveCircuit.LinesLayer, CurveCircuit.CurvesLayer }),
     };
 
     /// <summary>The model called <paramref name="name"/>.</summary>

@@ -41,7 +41,7 @@ public class CliTests
     {
         var unknownModel = await Run("layers", "--model", "resnet9000");
         unknownModel.Code.Should().Be(ExitCodes.Failure);
-        unknownModel.Err.Should().Contain("Unknown model 'resnet9000'. Known models: small-convnet.");
+        unknownModel.Err.Should().Contain("Unknown model 'resnet9000'. Known models: small-convnet, curve-circuit.");
         unknownModel.Out.Should().BeEmpty();
 
         var unknownVerb = await Run("layerz");
