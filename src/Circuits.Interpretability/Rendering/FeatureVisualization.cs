@@ -62,13 +62,8 @@ public static class FeatureVisualization
             image = options.Parameterization?.Invoke(options.BatchSize, options.ImageSize, options.ImageSize, options.Seed)
                 ?? new FourierImage(options.BatchSize, options.ImageSize, options.ImageSize, options.Seed, options: new ParameterizationOptions { Device = device });
             optimizer = optim.Adam(image.Parameters, options.LearningRate);
-            var taps = new Taps(layers, stopEarly: !objective.NeedsOutput && layers.Count > 0);
-            for (int i = 0; i < layers.Count; i++)
-            {
-                string path = layers[i];
-                hooks.Add(HookHandle.Forward(modules[i], (_, output) => taps.Record(path, output)));
-            }
-
+            // The ReLU redirection hooks go first: when the objective reads a ReLU's own output, the tap must see the
+            // redirected tensor, or a unit that starts dead (all zeros) never gets a gradient.
             int step = 0;
             if (options.RedirectReluSteps > 0)
             {
@@ -76,6 +71,13 @@ public static class FeatureVisualization
                 {
                     hooks.Add(HookHandle.Forward(relu, (input, _) => step <= options.RedirectReluSteps ? RedirectedRelu.apply(input) : null));
                 }
+            }
+
+            var taps = new Taps(layers, stopEarly: !objective.NeedsOutput && layers.Count > 0);
+            for (int i = 0; i < layers.Count; i++)
+            {
+                string path = layers[i];
+                hooks.Add(HookHandle.Forward(modules[i], (_, output) => taps.Record(path, output)));
             }
 
             var random = new Random(options.Seed);

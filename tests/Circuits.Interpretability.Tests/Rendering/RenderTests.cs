@@ -182,6 +182,30 @@ public class RenderTests
     }
 
     [Fact]
+    public void An_objective_on_a_dead_relu_output_comes_alive_only_with_redirection()
+    {
+        // The bar detector with a bias of +28: its response to the initial near-grey image is about -1.4 everywhere,
+        // so its ReLU output is exactly 0 and the ordinary gradient of channel(relu:0) is zero. The objective reads
+        // the ReLU module's own output, the case where the redirection must be in place before the objective's tap.
+        var (model, _) = RedBarDetector();
+        using (model)
+        {
+            using (no_grad())
+            {
+                ((TorchSharp.Modules.Conv2d)ModelLayers.Find(model, "bar")).bias!.fill_(28f);
+            }
+
+            var options = new RenderOptions { Steps = 24, ImageSize = 24, Seed = 2, Transforms = Array.Empty<IImageTransform>() };
+            using var dead = FeatureVisualization.Render(model, Objectives.Channel("relu:0"), options with { RedirectReluSteps = 0 });
+            using var redirected = FeatureVisualization.Render(model, Objectives.Channel("relu:0"), options with { RedirectReluSteps = 16 });
+
+            dead.ObjectiveHistory.Should().OnlyContain(v => v == 0, "without redirection a dead ReLU passes no gradient");
+            redirected.ObjectiveHistory[0].Should().Be(0);
+            redirected.FinalObjective.Should().BeGreaterThan(1, "the redirected gradient revives the unit through the ReLU the objective reads, and it keeps rising on its own");
+        }
+    }
+
+    [Fact]
     public void The_model_is_left_as_it_was()
     {
         using var model = new SmallConvNet(seed: 4, width: 8);
