@@ -22,6 +22,7 @@ public sealed class ActivationCapture : IDisposable
     private readonly CaptureOptions _options;
     private readonly List<HookHandle> _hooks = new();
     private Dictionary<string, Tensor>? _current;
+    private Tensor? _scopeMarker;
     private bool _disposed;
 
     private ActivationCapture(nn.Module model, IReadOnlyList<string> layers, CaptureOptions options)
@@ -92,6 +93,11 @@ public sealed class ActivationCapture : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         var captured = new Dictionary<string, Tensor>();
         _current = captured;
+
+        // A tensor made here belongs to the caller's dispose scope (if any). Captured handles are moved to that scope
+        // as they are recorded, so a model whose forward opens its own dispose scope cannot free them.
+        using Tensor scopeMarker = empty(0);
+        _scopeMarker = scopeMarker;
         try
         {
             Tensor output;
@@ -131,6 +137,7 @@ public sealed class ActivationCapture : IDisposable
         finally
         {
             _current = null;
+            _scopeMarker = null;
         }
     }
 
@@ -167,6 +174,7 @@ public sealed class ActivationCapture : IDisposable
 
         // alias() is a second handle to the same native tensor, so gradients with respect to it are
         // gradients with respect to the activation itself; detach() drops the graph.
-        captured[path] = _options.KeepGraph ? output.alias() : output.detach();
+        Tensor handle = _options.KeepGraph ? output.alias() : output.detach();
+        captured[path] = _scopeMarker is null ? handle : handle.MoveToOtherDisposeScope(_scopeMarker);
     }
 }

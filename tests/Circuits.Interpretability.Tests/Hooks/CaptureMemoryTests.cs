@@ -65,3 +65,60 @@ public class CaptureMemoryTests
         grown.Should().BeLessThan(48L << 20, $"resident memory grew by {grown >> 20} MB over 100 passes; a leak would cost ~600 MB");
     }
 }
+
+/// <summary>Captured activations belong to the caller's dispose scope, whatever scopes the model's forward opens.</summary>
+public class CaptureScopeTests
+{
+    /// <summary>A model whose forward runs its child inside its own dispose scope, as memory-careful models do.</summary>
+    private sealed class ScopedForward : nn.Module<Tensor, Tensor>
+    {
+        private readonly TorchSharp.Modules.Linear inner;
+
+        public ScopedForward() : base(nameof(ScopedForward))
+        {
+            inner = nn.Linear(2, 2);
+            using (no_grad())
+            {
+                inner.weight!.copy_(tensor(new float[] { 1, 2, 3, 4 }).reshape(2, 2));
+                inner.bias!.zero_();
+            }
+
+            RegisterComponents();
+        }
+
+        public override Tensor forward(Tensor input)
+        {
+            using var scope = NewDisposeScope();
+            Tensor y = inner.call(input) * 2;
+            return y.MoveToOuterDisposeScope();
+        }
+    }
+
+    [Fact]
+    public void Activations_survive_a_dispose_scope_inside_the_models_forward()
+    {
+        using var model = new ScopedForward();
+        using var input = tensor(new float[] { 1, 1 }).reshape(1, 2);
+
+        using var captured = ActivationCapture.Capture(model, input, new[] { "inner" });
+
+        HandBuiltNet.Values(captured["inner"]).Should().Equal(3f, 7f);
+        HandBuiltNet.Values(captured.Output!).Should().Equal(6f, 14f);
+    }
+
+    [Fact]
+    public void Activations_captured_inside_a_callers_scope_are_freed_with_it()
+    {
+        using var model = new ScopedForward();
+        using var input = tensor(new float[] { 1, 1 }).reshape(1, 2);
+        Tensor activation;
+        using (NewDisposeScope())
+        {
+            var captured = ActivationCapture.Capture(model, input, new[] { "inner" });
+            activation = captured["inner"];
+            HandBuiltNet.Values(activation).Should().Equal(3f, 7f);
+        }
+
+        activation.IsInvalid.Should().BeTrue("the caller's scope owns the captured tensors");
+    }
+}
