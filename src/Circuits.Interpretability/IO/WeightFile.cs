@@ -20,14 +20,15 @@ public static class WeightFile
         Span<byte> head = stackalloc byte[9];
         int read = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
         stream.Position = 0;
+        // safetensors first: its 8-byte header length may start with any byte, 0x80 included.
+        if (read == 9 && head[8] == (byte)'{' && System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(head) <= (ulong)stream.Length)
+        {
+            return SafeTensors.Load(stream, source);
+        }
+
         if (read >= 4 && ((head[0] == (byte)'P' && head[1] == (byte)'K') || head[0] == 0x80))
         {
             return PyTorchCheckpoint.Load(stream, source);
-        }
-
-        if (read == 9 && head[8] == (byte)'{')
-        {
-            return SafeTensors.Load(stream, source);
         }
 
         throw new WeightFormatException($"{source}: unknown weight format (first bytes {Convert.ToHexString(head[..read])}); " +
