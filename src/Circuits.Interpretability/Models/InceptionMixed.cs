@@ -72,12 +72,12 @@ public sealed class InceptionMixed : nn.Module<Tensor, Tensor>
     /// <inheritdoc />
     public override Tensor forward(Tensor input)
     {
-        using var scope = NewDisposeScope();
+        // No dispose scope here: hooks keep handles to the intermediate outputs, which a scope would free.
         Tensor b1 = relu_1x1.call(conv_1x1.call(input));
         Tensor b3 = relu_3x3.call(conv_3x3.call(relu_3x3_bottleneck.call(conv_3x3_bottleneck.call(input))));
         Tensor b5 = relu_5x5.call(conv_5x5.call(relu_5x5_bottleneck.call(conv_5x5_bottleneck.call(input))));
         Tensor bp = relu_pool_reduce.call(conv_pool_reduce.call(pool.call(input)));
-        return concat.call(new[] { b1, b3, b5, bp }).MoveToOuterDisposeScope();
+        return concat.call(new[] { b1, b3, b5, bp });
     }
 }
 

@@ -275,7 +275,8 @@ public sealed partial class InceptionV1 : nn.Module<Tensor, Tensor>
             throw new CircuitsException($"InceptionV1 takes NCHW RGB input of shape [N, 3, H, W]; got [{string.Join(", ", input.shape)}].");
         }
 
-        using var scope = NewDisposeScope();
+        // No dispose scope here: hooks keep handles to the intermediate outputs, which a scope would free.
+        // Callers that loop should wrap the whole pass in their own scope.
         Tensor x = conv2d0.call(input);
         x = maxpool0.call(x);
         x = localresponsenorm0.call(x);
@@ -296,7 +297,7 @@ public sealed partial class InceptionV1 : nn.Module<Tensor, Tensor>
         x = mixed5b.call(x);
         x = avgpool0.call(x).flatten(1);
         x = softmax2_pre_activation.call(x);
-        return softmax2.call(x).MoveToOuterDisposeScope();
+        return softmax2.call(x);
     }
 
     private static Sequential MaxPoolSame() =>
