@@ -23,6 +23,10 @@ public static class CircuitsCli
 
     internal static readonly Option<int> Seed = new("--seed") { Description = "Seed for the model's weights and every random choice.", DefaultValueFactory = _ => 0, Recursive = true };
 
+    internal static readonly Option<string?> Weights = new("--weights", "-w") { Description = "A weight file (.pth or .safetensors) for models with real weights (inceptionv1).", Recursive = true };
+
+    internal static readonly Option<bool> RandomWeights = new("--random-weights") { Description = "Run a model that needs real weights with seeded random ones (shape and flow checks only).", Recursive = true };
+
     internal static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
 
     /// <summary>Builds the command tree.</summary>
@@ -32,6 +36,8 @@ public static class CircuitsCli
         root.Add(Json);
         root.Add(Model);
         root.Add(Seed);
+        root.Add(Weights);
+        root.Add(RandomWeights);
         root.Add(LayersCommand(output));
         root.Add(RenderCommand.Create(output, error ?? TextWriter.Null));
         return root;
@@ -74,6 +80,10 @@ public static class CircuitsCli
         }
     }
 
+    /// <summary>Loads the model the command line asks for (model, seed, weights).</summary>
+    internal static LoadedModel LoadModel(ParseResult parse, ModelEntry entry) =>
+        ModelCatalog.Load(entry.Name, new ModelRequest(parse.GetValue(Seed), parse.GetValue(Weights), parse.GetValue(RandomWeights)));
+
     private static Command LayersCommand(TextWriter output)
     {
         var size = new Option<int>("--input-size") { Description = "Square input size in pixels (default: the model's own)." };
@@ -82,13 +92,15 @@ public static class CircuitsCli
         {
             ModelEntry entry = ModelCatalog.Find(parse.GetValue(Model)!);
             int pixels = parse.GetValue(size) is int s and > 0 ? s : entry.DefaultInputSize;
-            using var model = ModelCatalog.Load(entry.Name, parse.GetValue(Seed));
+            using LoadedModel loaded = LoadModel(parse, entry);
+            var model = loaded.Model;
             LayerTable table = LayerTable.Describe(model, new long[] { 1, 3, pixels, pixels });
             if (parse.GetValue(Json))
             {
                 output.WriteLine(JsonSerializer.Serialize(new
                 {
                     model = entry.Name,
+                    modelId = loaded.Id,
                     inputShape = new[] { 1, 3, pixels, pixels },
                     totalParameters = table.TotalParameters,
                     layers = table.Select(l => new { path = l.Path, type = l.TypeName, outputShape = l.OutputShape, parameters = l.ParameterCount, ran = l.Ran, capturable = l.Capturable }),
@@ -96,7 +108,7 @@ public static class CircuitsCli
             }
             else
             {
-                output.WriteLine($"{entry.Description}; input 1 x 3 x {pixels} x {pixels}");
+                output.WriteLine($"{entry.Description}; weights: {loaded.WeightsSource}; input 1 x 3 x {pixels} x {pixels}");
                 output.WriteLine(table.ToTable());
             }
 

@@ -1,18 +1,36 @@
+using System.Security.Cryptography;
 using Circuits.Interpretability.Hooks;
+using Circuits.Interpretability.IO;
 using Circuits.Interpretability.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Circuits.Interpretability.Cli;
 
+/// <summary>How the user asked for a model's weights.</summary>
+/// <param name="Seed">Seed for models whose weights are generated.</param>
+/// <param name="WeightsPath">A weight file given with <c>--weights</c> (null: the model's default source).</param>
+/// <param name="RandomWeights">True to accept seeded random weights for a model that normally needs real ones (shape and flow checks).</param>
+public sealed record ModelRequest(int Seed, string? WeightsPath = null, bool RandomWeights = false);
+
+/// <summary>A loaded model with the identity of its weights (part of every content-addressed output).</summary>
+/// <param name="Model">The model, in eval mode.</param>
+/// <param name="Id">Identifies model and weights, for example <c>inceptionv1/sha256=0123abcd…</c>.</param>
+/// <param name="WeightsSource">Where the weights came from, for people.</param>
+public sealed record LoadedModel(nn.Module<Tensor, Tensor> Model, string Id, string WeightsSource) : IDisposable
+{
+    /// <inheritdoc />
+    public void Dispose() => Model.Dispose();
+}
+
 /// <summary>A model the tool can load by name, with the input size it expects by default.</summary>
 /// <param name="Name">The name given to <c>--model</c>.</param>
 /// <param name="Description">One line for help and errors.</param>
 /// <param name="DefaultInputSize">The default square input size in pixels.</param>
-/// <param name="Create">Builds the model (in eval mode) for a seed.</param>
+/// <param name="Create">Builds the model for a request.</param>
 /// <param name="Preprocess">The model's input convention, from RGB in [0, 1] (null: the model takes it as is).</param>
 /// <param name="CatalogLayers">The layers a whole-model catalog renders by default.</param>
-public sealed record ModelEntry(string Name, string Description, int DefaultInputSize, Func<int, nn.Module<Tensor, Tensor>> Create,
+public sealed record ModelEntry(string Name, string Description, int DefaultInputSize, Func<ModelRequest, LoadedModel> Create,
     Func<Tensor, Tensor>? Preprocess = null, IReadOnlyList<string>? CatalogLayers = null);
 
 /// <summary>The models the tool knows by name.</summary>
@@ -21,10 +39,15 @@ public static class ModelCatalog
     /// <summary>Every known model, the default first.</summary>
     public static IReadOnlyList<ModelEntry> All { get; } = new[]
     {
-        new ModelEntry("small-convnet", "SmallConvNet: a small seeded conv net built into the library (no download)", 64, seed => new SmallConvNet(seed),
-            CatalogLayers: new[] { "features.conv1", "features.conv2", "features.conv3" }),
-        new ModelEntry("curve-circuit", "CurveCircuit: hand-built line and curve detectors with weights set by formula (the ground truth; the seed is ignored)", 64, _ => new CurveCircuit(),
+        new ModelEntry("curve-circuit", "CurveCircuit: hand-built line and curve detectors with weights set by formula (the ground truth; no download)", 64,
+            request => BuiltIn(request, "curve-circuit", new CurveCircuit(), "weights set by formula"),
             CatalogLayers: new[] { CurveCircuit.LinesLayer, CurveCircuit.CurvesLayer }),
+        new ModelEntry("small-convnet", "SmallConvNet: a small seeded conv net built into the library (no download)", 64,
+            request => BuiltIn(request, $"small-convnet/seed={request.Seed}", new SmallConvNet(request.Seed), $"seeded random weights (seed {request.Seed})"),
+            CatalogLayers: new[] { "features.conv1", "features.conv2", "features.conv3" }),
+        new ModelEntry("inceptionv1", "InceptionV1 (Lucid's inception5h naming): weights from --weights, or inception5h.pth in the model cache", InceptionV1.DefaultInputSize,
+            LoadInception, InceptionV1.Preprocess,
+            CatalogLayers: new[] { "conv2d0", "conv2d1", "conv2d2" }.Concat(InceptionV1.MixedLayerNames).ToArray()),
     };
 
     /// <summary>The model called <paramref name="name"/>.</summary>
@@ -34,13 +57,61 @@ public static class ModelCatalog
         ?? throw new CircuitsException($"Unknown model '{name}'. Known models: {string.Join(", ", All.Select(m => m.Name))}.");
 
     /// <summary>Creates the model in eval mode.</summary>
-    public static nn.Module<Tensor, Tensor> Load(string name, int seed)
+    public static LoadedModel Load(string name, ModelRequest request)
     {
-        var model = Find(name).Create(seed);
-        model.eval();
-        return model;
+        LoadedModel loaded = Find(name).Create(request);
+        loaded.Model.eval();
+        return loaded;
     }
 
     /// <summary>The names of a model's layers, for error messages.</summary>
     public static IReadOnlyList<string> LayerNames(nn.Module model) => ModelLayers.Names(model);
+
+    private static LoadedModel BuiltIn(ModelRequest request, string id, nn.Module<Tensor, Tensor> model, string source)
+    {
+        if (request.WeightsPath is not null)
+        {
+            model.Dispose();
+            throw new CircuitsException($"--weights '{request.WeightsPath}' does not apply to the built-in model '{id.Split('/')[0]}', whose weights are {source}; only inceptionv1 reads a weight file.");
+        }
+
+        return new LoadedModel(model, id, source);
+    }
+
+    private static LoadedModel LoadInception(ModelRequest request)
+    {
+        string? path = request.WeightsPath;
+        if (path is null)
+        {
+            var cache = new ModelCache();
+            if (cache.IsCached(ModelRegistry.Inception5h))
+            {
+                path = cache.PathFor(ModelRegistry.Inception5h);
+            }
+            else if (request.RandomWeights)
+            {
+                return new LoadedModel(new InceptionV1(request.Seed), $"inceptionv1/random-seed={request.Seed}", $"seeded RANDOM weights (seed {request.Seed}), for shape and flow checks only");
+            }
+            else
+            {
+                throw new CircuitsException(
+                    $"InceptionV1's weights are not available: no --weights was given and '{cache.PathFor(ModelRegistry.Inception5h)}' does not exist. " +
+                    $"Download inception5h.pth ({ModelRegistry.Inception5h.Url}) and put it there or pass --weights PATH (a .pth or .safetensors file); " +
+                    "--random-weights runs with seeded random weights for a shape check.");
+            }
+        }
+
+        if (!File.Exists(path))
+        {
+            throw new CircuitsException($"Weight file '{path}' does not exist; expected inception5h.pth or a safetensors file with InceptionV1's weights.");
+        }
+
+        string hash;
+        using (FileStream stream = File.OpenRead(path))
+        {
+            hash = Convert.ToHexString(SHA256.HashData(stream)).ToLowerInvariant();
+        }
+
+        return new LoadedModel(InceptionV1.FromFile(path), $"inceptionv1/sha256={hash[..16]}", Path.GetFullPath(path));
+    }
 }

@@ -60,7 +60,8 @@ internal static class RenderCommand
                 throw new ArgumentException($"--channels needs exactly one layer; got {chosenLayers.Length} ({string.Join(", ", chosenLayers)}).");
             }
 
-            using var model = ModelCatalog.Load(entry.Name, seed);
+            using LoadedModel loaded = CircuitsCli.LoadModel(parse, entry);
+            var model = loaded.Model;
             int input = entry.DefaultInputSize;
             RenderCatalog catalog = channelText is null
                 ? RenderCatalog.Plan(model, chosenLayers, new long[] { 1, 3, input, input }, parse.GetValue(batch))
@@ -75,7 +76,7 @@ internal static class RenderCommand
                 Preprocess = entry.Preprocess,
             };
             string folder = parse.GetValue(outDir)!;
-            string modelId = $"{entry.Name}/seed={seed}";
+            string modelId = loaded.Id;
 
             if (parse.GetValue(plan))
             {

@@ -16,7 +16,7 @@ public class CliTests
     [Fact]
     public async Task Layers_as_json_lists_paths_shapes_and_parameters()
     {
-        var (code, output, error) = await Run("layers", "--json", "--input-size", "32");
+        var (code, output, error) = await Run("layers", "--model", "small-convnet", "--json", "--input-size", "32");
 
         code.Should().Be(ExitCodes.Success, error);
         using var json = JsonDocument.Parse(output);
@@ -30,7 +30,7 @@ public class CliTests
     [Fact]
     public async Task Layers_as_text_is_a_table()
     {
-        var (code, output, _) = await Run("layers");
+        var (code, output, _) = await Run("layers", "--model", "small-convnet");
 
         code.Should().Be(ExitCodes.Success);
         output.Should().Contain("features.conv3").And.Contain("1 x 64 x 16 x 16").And.Contain("Total parameters: 24,234");
@@ -41,7 +41,7 @@ public class CliTests
     {
         var unknownModel = await Run("layers", "--model", "resnet9000");
         unknownModel.Code.Should().Be(ExitCodes.Failure);
-        unknownModel.Err.Should().Contain("Unknown model 'resnet9000'. Known models: small-convnet, curve-circuit.");
+        unknownModel.Err.Should().Contain("Unknown model 'resnet9000'. Known models: curve-circuit, small-convnet, inceptionv1.");
         unknownModel.Out.Should().BeEmpty();
 
         var unknownVerb = await Run("layerz");
@@ -51,5 +51,52 @@ public class CliTests
         var badValue = await Run("layers", "--input-size", "big");
         badValue.Code.Should().Be(ExitCodes.Usage);
         badValue.Err.Should().Contain("big");
+    }
+}
+
+public class CliModelTests
+{
+    [Fact]
+    public async Task The_default_model_is_the_hand_built_curve_circuit()
+    {
+        var (code, output, error) = await CliTests.Run("layers", "--json");
+
+        code.Should().Be(ExitCodes.Success, error);
+        using var json = JsonDocument.Parse(output);
+        json.RootElement.GetProperty("model").GetString().Should().Be("curve-circuit");
+        json.RootElement.GetProperty("layers").EnumerateArray().Select(l => l.GetProperty("path").GetString()).Should().Contain(new[] { "lines", "curves_relu" });
+    }
+
+    [Fact]
+    public async Task InceptionV1_without_weights_says_how_to_get_them_and_runs_with_random_weights_on_request()
+    {
+        string cache = Directory.CreateTempSubdirectory("circuits-cache-").FullName;
+        string? previous = Environment.GetEnvironmentVariable("CIRCUITS_CACHE");
+        Environment.SetEnvironmentVariable("CIRCUITS_CACHE", cache);
+        try
+        {
+            var missing = await CliTests.Run("layers", "--model", "inceptionv1");
+            missing.Code.Should().Be(ExitCodes.Failure);
+            missing.Err.Should().Contain("inception5h.pth").And.Contain(cache).And.Contain("--weights").And.Contain("--random-weights");
+
+            var random = await CliTests.Run("layers", "--model", "inceptionv1", "--random-weights", "--json", "--input-size", "96");
+            random.Code.Should().Be(ExitCodes.Success, random.Err);
+            using var json = JsonDocument.Parse(random.Out);
+            json.RootElement.GetProperty("modelId").GetString().Should().Be("inceptionv1/random-seed=0");
+            json.RootElement.GetProperty("totalParameters").GetInt64().Should().Be(7_066_380);
+
+            var badFile = await CliTests.Run("layers", "--model", "inceptionv1", "--weights", Path.Combine(cache, "nope.pth"));
+            badFile.Code.Should().Be(ExitCodes.Failure);
+            badFile.Err.Should().Contain("nope.pth").And.Contain("does not exist");
+
+            var builtInWithWeights = await CliTests.Run("layers", "--weights", Path.Combine(cache, "nope.pth"));
+            builtInWithWeights.Code.Should().Be(ExitCodes.Failure);
+            builtInWithWeights.Err.Should().Contain("does not apply to the built-in model 'curve-circuit'");
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("CIRCUITS_CACHE", previous);
+            Directory.Delete(cache, recursive: true);
+        }
     }
 }

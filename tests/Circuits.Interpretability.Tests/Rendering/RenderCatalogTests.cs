@@ -121,7 +121,7 @@ public sealed class RenderCatalogTests : IDisposable
     public async Task The_render_verb_renders_a_shard_as_json_and_reports_bad_arguments()
     {
         string folder = Path.Combine(_folder, "cli");
-        var (code, output, error) = await CliTests.Run("render", "--layers", "features.conv1", "--channels", "0-3", "--steps", "2", "--size", "16",
+        var (code, output, error) = await CliTests.Run("render", "--model", "small-convnet", "--layers", "features.conv1", "--channels", "0-3", "--steps", "2", "--size", "16",
             "--batch", "2", "--shard", "1/2", "--out", folder, "--json");
 
         code.Should().Be(ExitCodes.Success, error);
@@ -130,23 +130,23 @@ public sealed class RenderCatalogTests : IDisposable
         json.RootElement.GetProperty("rendered").GetInt32().Should().Be(2);
         json.RootElement.GetProperty("files").EnumerateArray().Select(f => f.GetProperty("unit").GetString()).Should().Equal("features.conv1:2", "features.conv1:3");
 
-        var again = await CliTests.Run("render", "--layers", "features.conv1", "--channels", "0-3", "--steps", "2", "--size", "16",
+        var again = await CliTests.Run("render", "--model", "small-convnet", "--layers", "features.conv1", "--channels", "0-3", "--steps", "2", "--size", "16",
             "--batch", "2", "--shard", "1/2", "--out", folder);
         again.Code.Should().Be(ExitCodes.Success);
         again.Out.Should().Contain("2 units (0 rendered, 2 already complete)");
 
-        var plan = await CliTests.Run("render", "--plan", "--batch", "16");
+        var plan = await CliTests.Run("render", "--model", "small-convnet", "--plan", "--batch", "16");
         plan.Out.Should().Contain("catalog: 112 units in 7 batches");
 
-        var badShard = await CliTests.Run("render", "--shard", "4/4", "--out", folder);
+        var badShard = await CliTests.Run("render", "--model", "small-convnet", "--shard", "4/4", "--out", folder);
         badShard.Code.Should().Be(ExitCodes.Failure);
         badShard.Err.Should().Contain("Shard '4/4' is not valid; expected i/n with 0 <= i < n");
 
-        var badChannels = await CliTests.Run("render", "--layers", "features.conv1", "--channels", "3-1", "--out", folder);
+        var badChannels = await CliTests.Run("render", "--model", "small-convnet", "--layers", "features.conv1", "--channels", "3-1", "--out", folder);
         badChannels.Code.Should().Be(ExitCodes.Failure);
         badChannels.Err.Should().Contain("'3-1'");
 
-        var badLayer = await CliTests.Run("render", "--layers", "features.conv7", "--out", folder);
+        var badLayer = await CliTests.Run("render", "--model", "small-convnet", "--layers", "features.conv7", "--out", folder);
         badLayer.Code.Should().Be(ExitCodes.Failure);
         badLayer.Err.Should().Contain("features.conv7").And.Contain("features.conv1");
     }
