@@ -40,12 +40,41 @@ public static class ExpandedWeights
         options ??= new ExpandedWeightsOptions();
         using var freeze = ModelFreeze.Apply(model);
         using var path = LinearizedPath.Attach(model, sourceLayer, targetLayer);
-        Geometry g = Geometry.Probe(path, sourceLayer, targetLayer, inputShape, options);
+        Geometry full = Geometry.Probe(path, sourceLayer, targetLayer, inputShape, options);
         using var scope = NewDisposeScope();
 
+        // The response of all source channels at once (random positive weights, so that no exact cancellation
+        // hides part of it), on the caller's map: its support says how small a map can hold every response exactly.
+        Tensor probe = zeros(2, full.CA, full.HA, full.WA);
+        Tensor probeMix = AllChannelMix(full.CA, options.Seed);
+        probe[1, TensorIndex.Colon, full.P0Y, full.P0X] = probeMix;
+        Tensor probeOut = path.RunOnZeros(inputShape, 2, real => Impulses(real, probe, sourceLayer, sameSize: true), keepGraph: false);
+        Tensor support = probeOut[1].sub(probeOut[0]).to(ScalarType.Float32).cpu();
+
+        Tensor? weights = null;
+        Geometry? compact = Compact(path, inputShape, sourceLayer, full, support);
+        if (compact is not null)
+        {
+            weights = Impulse(path, inputShape, sourceLayer, targetLayer, compact, options, full, support);
+        }
+
+        Geometry g = weights is null ? full : compact!;
+        weights ??= Impulse(path, inputShape, sourceLayer, targetLayer, full, options, null, null)!;
+        return Finish(sourceLayer, targetLayer, g, weights, options.Part);
+    }
+
+    /// <summary>
+    /// One forward pass of impulses on geometry <paramref name="g"/>. When <paramref name="full"/> is given (a compact
+    /// map), the all-channel impulse rides along and its response must match <paramref name="support"/>, the same
+    /// response on the caller's map, or null is returned (the caller then uses the full map).
+    /// </summary>
+    private static Tensor? Impulse(LinearizedPath path, long[] inputShape, string sourceLayer, string targetLayer, Geometry g, ExpandedWeightsOptions options, Geometry? full, Tensor? support)
+    {
         int phases = g.StrideY * g.StrideX;
         int nS = g.Sources.Count;
-        long batch = 2 + ((long)phases * nS);
+        bool verify = full is not null;
+        long batch = 2 + ((long)phases * nS) + (verify ? 1 : 0);
+        long combo = 1 + ((long)phases * nS);
         long plane = g.HA * g.WA;
         long itemSize = g.CA * plane;
         var impulses = new float[batch * itemSize];
@@ -62,17 +91,39 @@ public static class ExpandedWeights
                 if (u == 0)
                 {
                     mix[s] = (float)((2 * random.NextDouble()) - 1);
-                    impulses[((batch - 1) * itemSize) + offset] = mix[s];
+                    impulses[(combo * itemSize) + offset] = mix[s];
                 }
             }
         }
 
-        Tensor source = tensor(impulses).reshape(batch, g.CA, g.HA, g.WA);
-        Tensor output = path.RunOnZeros(inputShape, batch, real => Impulses(real, source, sourceLayer), keepGraph: false);
-        Tensor response = output.sub(output.narrow(0, 0, 1)).to(ScalarType.Float32).cpu();
-        Tensor single = response.narrow(0, 1, batch - 2);
-        CheckLinear(path, sourceLayer, targetLayer, single.narrow(0, 0, nS), response[batch - 1], tensor(mix));
+        if (verify)
+        {
+            float[] probeMix = AllChannelMix(g.CA, options.Seed).data<float>().ToArray();
+            for (long c = 0; c < g.CA; c++)
+            {
+                impulses[((batch - 1) * itemSize) + (c * plane) + (g.P0Y * g.WA) + g.P0X] = probeMix[c];
+            }
+        }
 
+        Tensor source = tensor(impulses).reshape(batch, g.CA, g.HA, g.WA);
+        Tensor output;
+        try
+        {
+            output = path.RunOnZeros(inputShape, batch, real => Impulses(real, source, sourceLayer, sameSize: !verify), keepGraph: false);
+        }
+        catch (Exception e) when (verify && e is not CircuitsException)
+        {
+            return null; // the model does not accept a smaller map here (e.g. a concatenation around the source)
+        }
+
+        Tensor response = output.sub(output.narrow(0, 0, 1)).to(ScalarType.Float32).cpu();
+        if (verify && !SameResponse(response[batch - 1], g, support!, full!))
+        {
+            return null;
+        }
+
+        Tensor single = response.narrow(0, 1, (long)phases * nS);
+        CheckLinear(path, sourceLayer, targetLayer, single.narrow(0, 0, nS), response[combo], tensor(mix));
         var targetIndex = tensor(g.Targets.Select(t => (long)t).ToArray());
         Tensor selected = single.index_select(1, targetIndex).reshape(g.StrideY, g.StrideX, nS, g.Targets.Count, g.HB, g.WB);
         var weights = zeros(g.Targets.Count, nS, g.Crop, g.Crop);
@@ -87,7 +138,80 @@ public static class ExpandedWeights
             }
         }
 
-        return Finish(sourceLayer, targetLayer, g, weights, options.Part);
+        return weights;
+    }
+
+    /// <summary>
+    /// The smallest source map (trimmed symmetrically by whole target pixels) whose target map still holds the
+    /// all-channel response's support and the positions the crop reads, with one pixel to spare; null when no
+    /// trimming is possible. The impulse keeps its offset p0 - s q0, so responses are the same translated.
+    /// </summary>
+    private static Geometry? Compact(LinearizedPath path, long[] inputShape, string sourceLayer, Geometry g, Tensor support)
+    {
+        Tensor nonzero = support.abs().amax(0);
+        double scale = nonzero.max().item<float>();
+        Tensor rows = nonzero.amax(1).gt(scale * 1e-6).nonzero();
+        Tensor cols = nonzero.amax(0).gt(scale * 1e-6).nonzero();
+        if (scale <= 0 || rows.numel() == 0)
+        {
+            return null;
+        }
+
+        int r = g.Crop / 2;
+        long Need(Tensor idx, long q0, int stride)
+        {
+            long first = idx.min().item<long>(), last = idx.max().item<long>();
+            long reach = Math.Max(Math.Max(q0 - first, last - q0), (r / stride) + 1);
+            return reach + 1; // one spare pixel: pooling windows at the border are clipped
+        }
+
+        long needY = Need(rows, g.Q0Y, g.StrideY), needX = Need(cols, g.Q0X, g.StrideX);
+        long trimY = Math.Max(0, Math.Min(g.Q0Y - needY, g.HB - 1 - g.Q0Y - needY));
+        long trimX = Math.Max(0, Math.Min(g.Q0X - needX, g.WB - 1 - g.Q0X - needX));
+        if (trimY == 0 && trimX == 0)
+        {
+            return null;
+        }
+
+        long ha = g.HA - (2 * trimY * g.StrideY), wa = g.WA - (2 * trimX * g.StrideX);
+        long[] b;
+        try
+        {
+            using var scope = NewDisposeScope();
+            Tensor zero = zeros(1, g.CA, ha, wa);
+            b = path.RunOnZeros(inputShape, 1, real => Impulses(real, zero, sourceLayer, sameSize: false), keepGraph: false).shape;
+        }
+        catch (Exception e) when (e is not CircuitsException)
+        {
+            return null;
+        }
+
+        long q0y = b[2] / 2, q0x = b[3] / 2;
+        long p0y = g.P0Y - (g.StrideY * (g.Q0Y - q0y)), p0x = g.P0X - (g.StrideX * (g.Q0X - q0x));
+        bool fits = p0y - r >= 0 && p0y + Math.Max(r, g.StrideY - 1) < ha && p0x - r >= 0 && p0x + Math.Max(r, g.StrideX - 1) < wa
+            && q0y - needY >= 0 && q0y + needY < b[2] && q0x - needX >= 0 && q0x + needX < b[3];
+        return fits ? g with { HA = ha, WA = wa, HB = b[2], WB = b[3], Q0Y = q0y, Q0X = q0x, P0Y = p0y, P0X = p0x } : null;
+    }
+
+    private static Tensor AllChannelMix(long channels, int seed)
+    {
+        var random = new Random(seed + 1);
+        return tensor(Enumerable.Range(0, (int)channels).Select(_ => (float)(0.5 + random.NextDouble())).ToArray());
+    }
+
+    /// <summary>True when the compact map's all-channel response equals the caller's map's, aligned on q0.</summary>
+    private static bool SameResponse(Tensor compact, Geometry g, Tensor support, Geometry full)
+    {
+        using var scope = NewDisposeScope();
+        long hy = Math.Min(g.Q0Y, full.Q0Y), hx = Math.Min(g.Q0X, full.Q0X);
+        long ly = Math.Min(g.HB - g.Q0Y, full.HB - full.Q0Y), lx = Math.Min(g.WB - g.Q0X, full.WB - full.Q0X);
+        Tensor a = compact.narrow(1, g.Q0Y - hy, hy + ly).narrow(2, g.Q0X - hx, hx + lx);
+        Tensor b = support.narrow(1, full.Q0Y - hy, hy + ly).narrow(2, full.Q0X - hx, hx + lx);
+        double error = a.sub(b).abs().max().item<float>();
+        double size = b.abs().max().item<float>();
+        // Everything of the full response outside the compared window must be zero too.
+        double outside = support.abs().sum().item<float>() - b.abs().sum().item<float>();
+        return error <= (1e-4 * size) + 1e-7 && outside <= 1e-4 * Math.Max(size, 1e-12);
     }
 
     /// <summary>
@@ -207,9 +331,9 @@ public static class ExpandedWeights
         return (u, q0 - ((offset - u) / stride));
     }
 
-    private static Tensor Impulses(Tensor real, Tensor replacement, string sourceLayer)
+    private static Tensor Impulses(Tensor real, Tensor replacement, string sourceLayer, bool sameSize = true)
     {
-        if (!real.shape.Skip(1).SequenceEqual(replacement.shape.Skip(1)))
+        if (sameSize ? !real.shape.Skip(1).SequenceEqual(replacement.shape.Skip(1)) : real.shape[1] != replacement.shape[1])
         {
             throw new CircuitsException($"Layer '{sourceLayer}' changed shape from [{string.Join(", ", replacement.shape.Skip(1))}] to [{string.Join(", ", real.shape.Skip(1))}] between passes; expected the same input shape to give the same shapes.");
         }

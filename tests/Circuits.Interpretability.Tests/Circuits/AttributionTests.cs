@@ -7,6 +7,7 @@ using static TorchSharp.torch;
 
 namespace Circuits.Interpretability.Tests.Circuits;
 
+[Collection(SequentialCircuitsCollection.Name)]
 public class AttributionTests
 {
     /// <summary>input (2 ch) -> conv1 1x1 (3 ch) -> conv2 1x1 (2 ch) -> conv3 1x1 (1 ch), all linear with biases, seeded.</summary>

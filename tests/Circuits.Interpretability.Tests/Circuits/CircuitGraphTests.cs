@@ -10,6 +10,7 @@ using static TorchSharp.torch;
 
 namespace Circuits.Interpretability.Tests.Circuits;
 
+[Collection(SequentialCircuitsCollection.Name)]
 public class CircuitGraphTests
 {
     /// <summary>

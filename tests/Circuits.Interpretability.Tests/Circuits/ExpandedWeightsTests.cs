@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Circuits.Interpretability.Circuits;
 using Circuits.Interpretability.Hooks;
 using Circuits.Interpretability.Models;
@@ -8,6 +7,7 @@ using static TorchSharp.torch;
 
 namespace Circuits.Interpretability.Tests.Circuits;
 
+[Collection(SequentialCircuitsCollection.Name)]
 public class ExpandedWeightsTests
 {
     private static Sequential Seeded(int seed, params (string, nn.Module<Tensor, Tensor>)[] modules)
@@ -240,16 +240,11 @@ public class ExpandedWeightsTests
     public void Inception_shaped_block_fast_and_reference_agree()
     {
         var model = InceptionShapedBlock.Model(seed: 22);
-        var watch = Stopwatch.StartNew();
         using var fast = ExpandedWeights.Compute(model, "mixed3a", "mixed3b", new long[] { 256, 11, 11 });
-        TimeSpan fastTime = watch.Elapsed;
-        watch.Restart();
         using var reference = ExpandedWeights.ComputeReference(model, "mixed3a", "mixed3b", new long[] { 256, 11, 11 });
-        TimeSpan referenceTime = watch.Elapsed;
 
         MaxDiff(fast.Weights, reference.Weights).Should().BeLessThan(1e-4);
         reference.Weights.abs().max().item<float>().Should().BeGreaterThan(0.01f);
-        fastTime.Should().BeLessThan(referenceTime);
     }
 
     /// <summary>y = 3x + 1: affine, not in any list of known modules.</summary>
