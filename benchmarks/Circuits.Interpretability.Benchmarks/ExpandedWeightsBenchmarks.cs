@@ -10,7 +10,7 @@ namespace Circuits.Interpretability.Benchmarks;
 
 /// <summary>
 /// All expanded weights from mixed3a to mixed3b (480 x 256 kernels of 5 x 5) on a block with mixed3b's structure
-/// and channel counts (random seeded weights), 11 x 11 maps: the impulse method (one forward pass) against the
+/// and channel counts (random seeded weights), on 11 x 11 and 28 x 28 maps: the impulse method (one forward pass) against the
 /// per-target-channel autograd reference. The reference runs on 48 of the 480 target channels (one backward
 /// each, after one forward): multiply by 10 for all 480, which slightly overstates it (the forward is shared).
 /// Target: the fast method at least 20x faster than the full reference and under 1 s.
@@ -19,8 +19,13 @@ namespace Circuits.Interpretability.Benchmarks;
 [SimpleJob(launchCount: 1, warmupCount: 1, iterationCount: 3)]
 public class ExpandedWeightsBenchmarks
 {
-    private static readonly long[] InputShape = { 256, 11, 11 };
     private Sequential _model = null!;
+
+    /// <summary>The side of mixed3a's map: 11 (enough for crop 5), 28 (InceptionV1 at 224 x 224).</summary>
+    [Params(11, 28)]
+    public int MapSize { get; set; }
+
+    private long[] InputShape => new long[] { 256, MapSize, MapSize };
 
     [GlobalSetup]
     public void Setup()

@@ -161,7 +161,7 @@ public static class ExpandedWeights
         long Need(Tensor idx, long q0, int stride)
         {
             long first = idx.min().item<long>(), last = idx.max().item<long>();
-            long reach = Math.Max(Math.Max(q0 - first, last - q0), (r / stride) + 1);
+            long reach = Math.Max(Math.Max(q0 - first, last - q0), (r + stride - 1) / stride); // crop reads q0 - m, |m| <= ceil(r / s)
             return reach + 1; // one spare pixel: pooling windows at the border are clipped
         }
 
