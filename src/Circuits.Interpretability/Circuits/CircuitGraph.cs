@@ -1,0 +1,211 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Xml.Linq;
+using Circuits.Interpretability.Hooks;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Circuits.Interpretability.Circuits;
+
+/// <summary>A neuron of a circuit graph, <c>layer:channel</c>.</summary>
+/// <param name="Layer">The layer's module path.</param>
+/// <param name="Channel">The channel.</param>
+/// <param name="Depth">Steps back from the graph's target (0 for the target).</param>
+public sealed record CircuitNode(string Layer, int Channel, int Depth)
+{
+    /// <summary>The node's identifier, <c>layer:channel</c>.</summary>
+    public string Id => $"{Layer}:{Channel}";
+}
+
+/// <summary>A connection of a circuit graph: the expanded weight from a source neuron to a target neuron.</summary>
+/// <param name="Source">The source node's <see cref="CircuitNode.Id"/>.</param>
+/// <param name="Target">The target node's <see cref="CircuitNode.Id"/>.</param>
+/// <param name="Strength">The L2 norm of the spatial map.</param>
+/// <param name="Sum">The sum of the spatial map: its net sign and size (excitatory when positive).</param>
+/// <param name="Weights">The spatial map, [row][column], offsets from -r to r.</param>
+public sealed record CircuitEdge(string Source, string Target, double Strength, double Sum, float[][] Weights);
+
+/// <summary>Options for <see cref="CircuitGraph.Build"/>.</summary>
+public sealed record CircuitGraphOptions
+{
+    /// <summary>How many of the strongest inputs to keep per node.</summary>
+    public int TopK { get; init; } = 3;
+
+    /// <summary>The side of each edge's spatial map (odd).</summary>
+    public int CropSize { get; init; } = 5;
+
+    /// <summary>Rank inputs by the signed weights, or by their positive or negative part only.</summary>
+    public ExpandedWeightPart Part { get; init; } = ExpandedWeightPart.Signed;
+}
+
+/// <summary>
+/// The strongest inputs of a neuron by expanded weights, followed back over several layers: nodes are
+/// neurons <c>layer:channel</c>, edges carry the strength and spatial map of the expanded weight. Exports to
+/// JSON, GraphML and Graphviz DOT.
+/// </summary>
+public sealed class CircuitGraph
+{
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    /// <summary>Creates a graph from its nodes and edges.</summary>
+    public CircuitGraph(IReadOnlyList<CircuitNode> nodes, IReadOnlyList<CircuitEdge> edges)
+    {
+        Nodes = nodes ?? throw new ArgumentNullException(nameof(nodes));
+        Edges = edges ?? throw new ArgumentNullException(nameof(edges));
+    }
+
+    /// <summary>The neurons, the target first, then layer by layer backwards.</summary>
+    public IReadOnlyList<CircuitNode> Nodes { get; }
+
+    /// <summary>The connections, from earlier to later neurons.</summary>
+    public IReadOnlyList<CircuitEdge> Edges { get; }
+
+    /// <summary>
+    /// Builds the graph: the <see cref="CircuitGraphOptions.TopK"/> strongest inputs of <paramref name="target"/>
+    /// in <paramref name="layersBack"/>[0], then theirs in <paramref name="layersBack"/>[1], and so on.
+    /// </summary>
+    /// <param name="model">The model.</param>
+    /// <param name="target">The neuron to explain, <c>layer:channel</c>.</param>
+    /// <param name="layersBack">Earlier layers, nearest to the target first (adjacent or not).</param>
+    /// <param name="inputShape">One model input's shape without the batch axis (see <see cref="ExpandedWeights.Compute"/>).</param>
+    /// <param name="options">Top-k, crop size and part; defaults when null.</param>
+    /// <exception cref="CircuitsException">The target has no channel, no layers are given, or top-k is not positive; errors of <see cref="ExpandedWeights.Compute"/>.</exception>
+    public static CircuitGraph Build(nn.Module<Tensor, Tensor> model, NeuronAddress target, IReadOnlyList<string> layersBack, long[] inputShape, CircuitGraphOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(layersBack);
+        options ??= new CircuitGraphOptions();
+        if (target.Channel is not int channel)
+        {
+            throw new CircuitsException($"Target '{target}' names no channel; expected a neuron such as '{target.Layer}:0'.");
+        }
+
+        if (layersBack.Count == 0)
+        {
+            throw new CircuitsException($"No earlier layers were given for '{target}'; expected at least one layer that runs before '{target.Layer}'.");
+        }
+
+        if (options.TopK <= 0)
+        {
+            throw new CircuitsException($"TopK {options.TopK} is not valid; expected 1 or more inputs per node.");
+        }
+
+        var nodes = new List<CircuitNode> { new(target.Layer, channel, 0) };
+        var edges = new List<CircuitEdge>();
+        string layer = target.Layer;
+        List<int> frontier = new() { channel };
+        for (int depth = 0; depth < layersBack.Count; depth++)
+        {
+            string earlier = layersBack[depth];
+            var expandedOptions = new ExpandedWeightsOptions { TargetChannels = frontier, CropSize = options.CropSize, Part = options.Part };
+            using var set = ExpandedWeights.Compute(model, earlier, layer, inputShape, expandedOptions);
+            var next = new List<int>();
+            foreach (int t in frontier)
+            {
+                foreach (var (source, strength) in set.TopSources(t, options.TopK))
+                {
+                    float[,] map = set.Map(t, source);
+                    var rows = Enumerable.Range(0, map.GetLength(0)).Select(y => Enumerable.Range(0, map.GetLength(1)).Select(x => map[y, x]).ToArray()).ToArray();
+                    edges.Add(new CircuitEdge($"{earlier}:{source}", $"{layer}:{t}", strength, rows.Sum(r => r.Sum(v => (double)v)), rows));
+                    if (!next.Contains(source))
+                    {
+                        next.Add(source);
+                        nodes.Add(new CircuitNode(earlier, source, depth + 1));
+                    }
+                }
+            }
+
+            layer = earlier;
+            frontier = next;
+        }
+
+        return new CircuitGraph(nodes, edges);
+    }
+
+    /// <summary>The graph as indented JSON: <c>{"nodes": [{"layer", "channel", "depth", "id"}], "edges": [{"source", "target", "strength", "sum", "weights"}]}</c>.</summary>
+    public string ToJson() => JsonSerializer.Serialize(new Document(Nodes.Select(n => new NodeDocument(n.Id, n.Layer, n.Channel, n.Depth)).ToList(), Edges.ToList()), Json);
+
+    /// <summary>Reads a graph written by <see cref="ToJson"/>.</summary>
+    /// <exception cref="CircuitsException">The text is not such a graph.</exception>
+    public static CircuitGraph FromJson(string json)
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        try
+        {
+            Document document = JsonSerializer.Deserialize<Document>(json, Json)
+                ?? throw new CircuitsException("The JSON is 'null'; expected a circuit graph object with 'nodes' and 'edges'.");
+            if (document.Nodes is null || document.Edges is null)
+            {
+                throw new CircuitsException("The JSON lacks 'nodes' or 'edges'; expected a circuit graph written by CircuitGraph.ToJson().");
+            }
+
+            return new CircuitGraph(document.Nodes.Select(n => new CircuitNode(n.Layer, n.Channel, n.Depth)).ToList(), document.Edges);
+        }
+        catch (JsonException e)
+        {
+            throw new CircuitsException($"The text is not a circuit graph ({e.Message}); expected JSON written by CircuitGraph.ToJson().", e);
+        }
+    }
+
+    /// <summary>The graph in Graphviz DOT: edges from earlier to later neurons, coloured by sign (blue excitatory, red inhibitory), pen width by strength.</summary>
+    public string ToDot()
+    {
+        var text = new StringBuilder();
+        text.AppendLine("digraph circuit {");
+        text.AppendLine("  rankdir=BT;");
+        text.AppendLine("  node [shape=box, fontname=\"Helvetica\"];");
+        foreach (CircuitNode node in Nodes)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"  {Quote(node.Id)} [label={Quote(node.Id)}, layer={Quote(node.Layer)}, depth={node.Depth}];");
+        }
+
+        double max = Edges.Count == 0 ? 1 : Math.Max(1e-12, Edges.Max(e => e.Strength));
+        foreach (CircuitEdge edge in Edges)
+        {
+            string colour = edge.Sum >= 0 ? "#1f5fbf" : "#c0392b";
+            text.AppendLine(CultureInfo.InvariantCulture,
+                $"  {Quote(edge.Source)} -> {Quote(edge.Target)} [label=\"{edge.Strength:G3}\", strength={edge.Strength:R}, sum={edge.Sum:R}, color=\"{colour}\", penwidth={0.5 + (3 * edge.Strength / max):F2}];");
+        }
+
+        text.AppendLine("}");
+        return text.ToString();
+    }
+
+    /// <summary>The graph in GraphML, with node keys <c>layer</c>, <c>channel</c>, <c>depth</c> and edge keys <c>strength</c>, <c>sum</c>, <c>weights</c> (the spatial map as JSON).</summary>
+    public string ToGraphML()
+    {
+        XNamespace ns = "http://graphml.graphdrawing.org/xmlns";
+        XElement Key(string id, string target, string type) => new(ns + "key", new XAttribute("id", id), new XAttribute("for", target), new XAttribute("attr.name", id), new XAttribute("attr.type", type));
+        XElement Data(string key, object value) => new(ns + "data", new XAttribute("key", key), Convert.ToString(value, CultureInfo.InvariantCulture));
+        var graph = new XElement(ns + "graph", new XAttribute("id", "circuit"), new XAttribute("edgedefault", "directed"));
+        foreach (CircuitNode node in Nodes)
+        {
+            graph.Add(new XElement(ns + "node", new XAttribute("id", node.Id), Data("layer", node.Layer), Data("channel", node.Channel), Data("depth", node.Depth)));
+        }
+
+        foreach (CircuitEdge edge in Edges)
+        {
+            graph.Add(new XElement(ns + "edge", new XAttribute("source", edge.Source), new XAttribute("target", edge.Target),
+                Data("strength", edge.Strength.ToString("R", CultureInfo.InvariantCulture)), Data("sum", edge.Sum.ToString("R", CultureInfo.InvariantCulture)),
+                Data("weights", JsonSerializer.Serialize(edge.Weights))));
+        }
+
+        var root = new XElement(ns + "graphml",
+            Key("layer", "node", "string"), Key("channel", "node", "int"), Key("depth", "node", "int"),
+            Key("strength", "edge", "double"), Key("sum", "edge", "double"), Key("weights", "edge", "string"), graph);
+        return new XDocument(new XDeclaration("1.0", "utf-8", null), root).Declaration + Environment.NewLine + root;
+    }
+
+    private static string Quote(string text) => "\"" + text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";
+
+    private sealed record NodeDocument(string Id, string Layer, int Channel, int Depth);
+
+    private sealed record Document(List<NodeDocument> Nodes, List<CircuitEdge> Edges);
+}

@@ -1,0 +1,282 @@
+using Circuits.Interpretability.Circuits;
+using Circuits.Interpretability.Hooks;
+using Circuits.Interpretability.Models;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Circuits.Interpretability.Tests.Circuits;
+
+[Collection(SequentialCircuitsCollection.Name)]
+public class ExpandedWeightsTests
+{
+    private static Sequential Seeded(int seed, params (string, nn.Module<Tensor, Tensor>)[] modules)
+    {
+        var model = nn.Sequential(new[] { ("input", (nn.Module<Tensor, Tensor>)nn.Identity()) }.Concat(modules).ToArray());
+        SmallConvNet.InitializeWeights(model, seed);
+        return model;
+    }
+
+    private static Tensor Weight(Sequential model, string name) => ((Conv2d)ModelLayers.Find(model, name)).weight!.detach();
+
+    private static double MaxDiff(Tensor a, Tensor b) => a.sub(b).abs().max().item<float>();
+
+    /// <summary>An average-pooling kernel as a conv kernel: 1/(k*k) on the diagonal of channels.</summary>
+    private static Tensor AvgKernel(int channels, int k)
+    {
+        var w = zeros(channels, channels, k, k);
+        for (int c = 0; c < channels; c++)
+        {
+            w[c, c] = full(k, k, 1f / (k * k));
+        }
+
+        return w;
+    }
+
+    [Fact]
+    public void ConvConv_equals_analytic_kernel_composition()
+    {
+        var model = Seeded(1, ("conv1", nn.Conv2d(3, 4, 3, padding: 1)), ("conv2", nn.Conv2d(4, 5, 3, padding: 1)));
+        using var fast = ExpandedWeights.Compute(model, "input", "conv2", new long[] { 3, 11, 11 });
+        Tensor composed = ExpandedWeights.ComposeConvKernels(new[] { Weight(model, "conv1"), Weight(model, "conv2") });
+
+        fast.Weights.shape.Should().Equal(5, 3, 5, 5);
+        MaxDiff(fast.Weights, composed).Should().BeLessThan(1e-5);
+        composed.abs().max().item<float>().Should().BeGreaterThan(0.1f);
+    }
+
+    [Fact]
+    public void Composition_loop_matches_a_direct_conv_of_the_chain()
+    {
+        // Independent check of the brute-force loop: conv2(conv1(x)) == conv(x, composed) on a random input.
+        var w1 = randn(4, 3, 3, 3, generator: new Generator(3));
+        var w2 = randn(2, 4, 5, 5, generator: new Generator(4));
+        var x = randn(1, 3, 16, 16, generator: new Generator(5));
+        Tensor chained = nn.functional.conv2d(nn.functional.conv2d(x, w1), w2);
+        Tensor direct = nn.functional.conv2d(x, ExpandedWeights.ComposeConvKernels(new[] { w1, w2 }));
+        MaxDiff(chained, direct).Should().BeLessThan(1e-3);
+    }
+
+    [Fact]
+    public void Relu_is_identity_and_biases_are_dropped()
+    {
+        var model = Seeded(2, ("conv1", nn.Conv2d(3, 4, 3, padding: 1)), ("relu", nn.ReLU()), ("conv2", nn.Conv2d(4, 5, 3, padding: 1)));
+        using var fast = ExpandedWeights.Compute(model, "input", "conv2", new long[] { 3, 11, 11 });
+        using var reference = ExpandedWeights.ComputeReference(model, "input", "conv2", new long[] { 3, 11, 11 });
+        Tensor composed = ExpandedWeights.ComposeConvKernels(new[] { Weight(model, "conv1"), Weight(model, "conv2") });
+
+        MaxDiff(fast.Weights, composed).Should().BeLessThan(1e-5);
+        MaxDiff(reference.Weights, composed).Should().BeLessThan(1e-5);
+    }
+
+    [Fact]
+    public void Valid_convolutions_align_the_crop_on_the_receptive_field()
+    {
+        var model = Seeded(3, ("conv1", nn.Conv2d(2, 3, 3)), ("conv2", nn.Conv2d(3, 2, 3)));
+        using var fast = ExpandedWeights.Compute(model, "input", "conv2", new long[] { 2, 12, 12 });
+        using var reference = ExpandedWeights.ComputeReference(model, "input", "conv2", new long[] { 2, 12, 12 });
+        Tensor composed = ExpandedWeights.ComposeConvKernels(new[] { Weight(model, "conv1"), Weight(model, "conv2") });
+
+        MaxDiff(fast.Weights, composed).Should().BeLessThan(1e-5);
+        MaxDiff(reference.Weights, composed).Should().BeLessThan(1e-5);
+    }
+
+    [Fact]
+    public void Max_pool_becomes_average_pool()
+    {
+        // Stride 1, "same" padding: in the interior the linearized pool is a 3x3 mean, i.e. a conv kernel of 1/9.
+        var model = Seeded(4, ("conv1", nn.Conv2d(3, 4, 3, padding: 1)), ("relu", nn.ReLU()), ("pool", nn.MaxPool2d(3, stride: 1, padding: 1)), ("conv2", nn.Conv2d(4, 2, 1)));
+        using var fast = ExpandedWeights.Compute(model, "input", "conv2", new long[] { 3, 13, 13 });
+        Tensor composed = ExpandedWeights.ComposeConvKernels(new[] { Weight(model, "conv1"), AvgKernel(4, 3), Weight(model, "conv2") });
+
+        MaxDiff(fast.Weights, composed).Should().BeLessThan(1e-5);
+    }
+
+    [Fact]
+    public void Infinite_constant_padding_becomes_zero_padding()
+    {
+        // A TensorFlow-style "same" max-pool: an explicit -inf pad, then an unpadded pool.
+        var model = Seeded(5, ("conv1", nn.Conv2d(3, 4, 3, padding: 1)), ("pad", nn.ConstantPad2d(1, double.NegativeInfinity)),
+            ("pool", nn.MaxPool2d(3, stride: 1)), ("conv2", nn.Conv2d(4, 2, 1)));
+        using var fast = ExpandedWeights.Compute(model, "input", "conv2", new long[] { 3, 13, 13 });
+        Tensor composed = ExpandedWeights.ComposeConvKernels(new[] { Weight(model, "conv1"), AvgKernel(4, 3), Weight(model, "conv2") });
+
+        fast.Weights.isfinite().all().item<bool>().Should().BeTrue();
+        MaxDiff(fast.Weights, composed).Should().BeLessThan(1e-5);
+    }
+
+    [Fact]
+    public void Strided_pooling_path_agrees_with_the_reference()
+    {
+        var maxModel = Seeded(6, ("conv1", nn.Conv2d(3, 4, 3, padding: 1)), ("relu", nn.ReLU()), ("pool", nn.MaxPool2d(2)), ("conv2", nn.Conv2d(4, 3, 3, padding: 1)));
+        var avgModel = Seeded(6, ("conv1", nn.Conv2d(3, 4, 3, padding: 1)), ("relu", nn.ReLU()), ("pool", nn.AvgPool2d(2)), ("conv2", nn.Conv2d(4, 3, 3, padding: 1)));
+        var options = new ExpandedWeightsOptions { CropSize = 9 };
+        using var fast = ExpandedWeights.Compute(maxModel, "input", "conv2", new long[] { 3, 20, 20 }, options);
+        using var reference = ExpandedWeights.ComputeReference(maxModel, "input", "conv2", new long[] { 3, 20, 20 }, options);
+        using var avgReference = ExpandedWeights.ComputeReference(avgModel, "input", "conv2", new long[] { 3, 20, 20 }, options);
+
+        fast.Stride.Should().Be((2, 2));
+        MaxDiff(fast.Weights, reference.Weights).Should().BeLessThan(1e-5);
+        MaxDiff(fast.Weights, avgReference.Weights).Should().BeLessThan(1e-5);
+        fast.Weights.abs().sum().item<float>().Should().BeGreaterThan(1f);
+    }
+
+    [Fact]
+    public void Local_response_norm_is_its_jacobian_at_zero()
+    {
+        var model = Seeded(7, ("conv1", nn.Conv2d(3, 4, 3, padding: 1)), ("lrn", nn.LocalResponseNorm(5, alpha: 1e-2, beta: 0.75, k: 2)), ("conv2", nn.Conv2d(4, 2, 3, padding: 1)));
+        using var fast = ExpandedWeights.Compute(model, "input", "conv2", new long[] { 3, 11, 11 });
+        Tensor composed = ExpandedWeights.ComposeConvKernels(new[] { Weight(model, "conv1"), Weight(model, "conv2") }).mul(Math.Pow(2, -0.75));
+
+        MaxDiff(fast.Weights, composed).Should().BeLessThan(1e-5);
+    }
+
+    [Fact]
+    public void An_unknown_affine_module_is_accepted()
+    {
+        var model = Seeded(8, ("conv1", nn.Conv2d(3, 4, 3, padding: 1)), ("affine", new AffineOp()), ("conv2", nn.Conv2d(4, 2, 3, padding: 1)));
+        using var fast = ExpandedWeights.Compute(model, "input", "conv2", new long[] { 3, 11, 11 });
+        Tensor composed = ExpandedWeights.ComposeConvKernels(new[] { Weight(model, "conv1"), Weight(model, "conv2") }).mul(3);
+
+        MaxDiff(fast.Weights, composed).Should().BeLessThan(1e-5);
+    }
+
+    [Fact]
+    public void A_nonlinear_module_is_named()
+    {
+        var model = Seeded(9, ("conv1", nn.Conv2d(3, 4, 3, padding: 1)), ("squash", nn.Sigmoid()), ("conv2", nn.Conv2d(4, 2, 3, padding: 1)));
+        var act = () => ExpandedWeights.Compute(model, "input", "conv2", new long[] { 3, 11, 11 });
+        act.Should().Throw<NonlinearPathException>().Where(e => e.Layer == "squash" && e.Message.Contains("Sigmoid") && e.Message.Contains("MaxPool2d"));
+    }
+
+    [Fact]
+    public void An_unknown_nonlinear_module_is_named()
+    {
+        var model = Seeded(10, ("conv1", nn.Conv2d(3, 4, 3, padding: 1)), ("square", new SquareOp()), ("conv2", nn.Conv2d(4, 2, 3, padding: 1)));
+        var act = () => ExpandedWeights.Compute(model, "input", "conv2", new long[] { 3, 11, 11 });
+        act.Should().Throw<NonlinearPathException>().Where(e => e.Layer == "square" && e.Message.Contains("SquareOp") && e.Message.Contains("not affine"));
+    }
+
+    [Fact]
+    public void A_functional_nonlinearity_inside_a_forward_is_caught_by_the_linearity_check()
+    {
+        var model = Seeded(11, ("block", new HiddenReluBlock()));
+        var act = () => ExpandedWeights.Compute(model, "input", "block.conv2", new long[] { 3, 11, 11 });
+        act.Should().Throw<NonlinearPathException>().Where(e => e.Message.Contains("'block'") && e.Message.Contains("not linear"));
+    }
+
+    [Fact]
+    public void Channels_crop_and_part_are_honoured()
+    {
+        var model = Seeded(12, ("conv1", nn.Conv2d(3, 4, 3, padding: 1)), ("conv2", nn.Conv2d(4, 5, 3, padding: 1)));
+        Tensor composed = ExpandedWeights.ComposeConvKernels(new[] { Weight(model, "conv1"), Weight(model, "conv2") });
+        var options = new ExpandedWeightsOptions { TargetChannels = new[] { 4, 1 }, SourceChannels = new[] { 2 }, CropSize = 3, Part = ExpandedWeightPart.Positive };
+        using var fast = ExpandedWeights.Compute(model, "input", "conv2", new long[] { 3, 11, 11 }, options);
+        using var negative = ExpandedWeights.Compute(model, "input", "conv2", new long[] { 3, 11, 11 }, options with { Part = ExpandedWeightPart.Negative });
+
+        fast.Weights.shape.Should().Equal(2, 1, 3, 3);
+        Tensor expected = composed[4, 2, TensorIndex.Slice(1, 4), TensorIndex.Slice(1, 4)];
+        MaxDiff(fast.Get(4, 2), expected.clamp_min(0)).Should().BeLessThan(1e-5);
+        MaxDiff(negative.Get(4, 2), expected.neg().clamp_min(0)).Should().BeLessThan(1e-5);
+        fast.Map(1, 2)[1, 1].Should().BeApproximately(Math.Max(0f, composed[1, 2, 2, 2].item<float>()), 1e-5f);
+        fast.Strength(4, 2).Should().BeApproximately(expected.clamp_min(0).square().sum().sqrt().item<float>(), 1e-5);
+        var bad = () => fast.Get(0, 2);
+        bad.Should().Throw<UnitOutOfRangeException>().WithMessage("*Channel 0*4, 1*");
+    }
+
+    [Fact]
+    public void Bad_arguments_name_the_value_and_the_choices()
+    {
+        var model = Seeded(13, ("conv1", nn.Conv2d(3, 4, 3, padding: 1)), ("conv2", nn.Conv2d(4, 5, 3, padding: 1)));
+        long[] shape = { 3, 11, 11 };
+        FluentActions.Invoking(() => ExpandedWeights.Compute(model, "input", "conv3", shape)).Should().Throw<UnknownLayerException>().WithMessage("*conv3*conv2*");
+        FluentActions.Invoking(() => ExpandedWeights.Compute(model, "input", "conv2", shape, new() { CropSize = 4 })).Should().Throw<CircuitsException>().WithMessage("*Crop size 4*odd*");
+        FluentActions.Invoking(() => ExpandedWeights.Compute(model, "input", "conv2", shape, new() { CropSize = 13 })).Should().Throw<CircuitsException>().WithMessage("*11 x 11*crop size 13*larger input*");
+        FluentActions.Invoking(() => ExpandedWeights.Compute(model, "input", "conv2", shape, new() { TargetChannels = new[] { 5 } })).Should().Throw<UnitOutOfRangeException>().WithMessage("*Channel 5*0 to 4*");
+        FluentActions.Invoking(() => ExpandedWeights.Compute(model, "conv2", "conv1", shape)).Should().Throw<CircuitsException>().WithMessage("*'conv1' ran before*'conv2'*");
+    }
+
+    [Fact]
+    public void The_model_is_left_as_it_was()
+    {
+        var model = Seeded(14, ("conv1", nn.Conv2d(3, 4, 3, padding: 1)), ("relu", nn.ReLU()), ("conv2", nn.Conv2d(4, 5, 3, padding: 1)));
+        model.train();
+        var before = model.parameters().Select(p => p.detach().clone()).ToList();
+        using (ExpandedWeights.ComputeReference(model, "input", "conv2", new long[] { 3, 11, 11 }))
+        using (ExpandedWeights.Compute(model, "input", "conv2", new long[] { 3, 11, 11 }))
+        {
+        }
+
+        model.training.Should().BeTrue();
+        model.parameters().Select(p => p.requires_grad).Should().OnlyContain(r => r);
+        model.parameters().Select(p => p.grad is null || p.grad.IsInvalid).Should().OnlyContain(none => none);
+        model.parameters().Zip(before).Should().OnlyContain(t => MaxDiff(t.First, t.Second) == 0);
+        HandBuiltNet.HookCount(ModelLayers.Find(model, "relu")).Should().Be(0);
+        // The model runs normally again (ReLU no longer identity).
+        Tensor y = model.call(full(1, 3, 11, 11, -5f));
+        ((Conv2d)ModelLayers.Find(model, "conv2")).Should().NotBeNull();
+        y.shape.Should().Equal(1, 5, 11, 11);
+    }
+
+    [Fact]
+    public void Inception_shaped_block_has_the_analytic_branch_weights()
+    {
+        var model = InceptionShapedBlock.Model(seed: 21);
+        var block = (InceptionShapedBlock)ModelLayers.Find(model, "mixed3b");
+        using var fast = ExpandedWeights.Compute(model, "mixed3a", "mixed3b", new long[] { 256, 11, 11 });
+        fast.Weights.shape.Should().Equal(480, 256, 5, 5);
+
+        Tensor Pad(Tensor k) => nn.functional.pad(k, new long[] { (5 - k.shape[3]) / 2, (5 - k.shape[3]) / 2, (5 - k.shape[2]) / 2, (5 - k.shape[2]) / 2 });
+        Tensor oneByOne = Pad(block.conv_1x1.weight!.detach());
+        Tensor threeByThree = Pad(ExpandedWeights.ComposeConvKernels(new[] { block.conv_3x3_bottleneck.weight!.detach(), block.conv_3x3.weight!.detach() }));
+        Tensor fiveByFive = ExpandedWeights.ComposeConvKernels(new[] { block.conv_5x5_bottleneck.weight!.detach(), block.conv_5x5.weight!.detach() });
+        Tensor pool = Pad(ExpandedWeights.ComposeConvKernels(new[] { AvgKernel(256, 3), block.conv_pool_reduce.weight!.detach() }));
+        Tensor expected = cat(new[] { oneByOne, threeByThree, fiveByFive, pool }, 0);
+        MaxDiff(fast.Weights, expected).Should().BeLessThan(1e-4);
+    }
+
+    [Fact]
+    [Trait("Category", "Slow")]
+    public void Inception_shaped_block_fast_and_reference_agree()
+    {
+        var model = InceptionShapedBlock.Model(seed: 22);
+        using var fast = ExpandedWeights.Compute(model, "mixed3a", "mixed3b", new long[] { 256, 11, 11 });
+        using var reference = ExpandedWeights.ComputeReference(model, "mixed3a", "mixed3b", new long[] { 256, 11, 11 });
+
+        MaxDiff(fast.Weights, reference.Weights).Should().BeLessThan(1e-4);
+        reference.Weights.abs().max().item<float>().Should().BeGreaterThan(0.01f);
+    }
+
+    /// <summary>y = 3x + 1: affine, not in any list of known modules.</summary>
+    private sealed class AffineOp : nn.Module<Tensor, Tensor>
+    {
+        public AffineOp() : base(nameof(AffineOp))
+        {
+        }
+
+        public override Tensor forward(Tensor x) => x.mul(3).add(1);
+    }
+
+    private sealed class SquareOp : nn.Module<Tensor, Tensor>
+    {
+        public SquareOp() : base(nameof(SquareOp))
+        {
+        }
+
+        public override Tensor forward(Tensor x) => x.square();
+    }
+
+    /// <summary>Applies a ReLU as a function, which no hook can see.</summary>
+    private sealed class HiddenReluBlock : nn.Module<Tensor, Tensor>
+    {
+        private readonly Conv2d conv1 = nn.Conv2d(3, 4, 3, padding: 1);
+        private readonly Conv2d conv2 = nn.Conv2d(4, 2, 3, padding: 1);
+
+        public HiddenReluBlock() : base(nameof(HiddenReluBlock))
+        {
+            RegisterComponents();
+        }
+
+        public override Tensor forward(Tensor x) => conv2.call(nn.functional.relu(conv1.call(x)));
+    }
+}
