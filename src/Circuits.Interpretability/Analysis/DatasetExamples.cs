@@ -1,3 +1,4 @@
+using Circuits.Interpretability.IO;
 using System.Text.Json;
 using Circuits.Interpretability.Hooks;
 using Circuits.Interpretability.Imaging;

@@ -1,3 +1,4 @@
+using Circuits.Interpretability.Imaging;
 namespace Circuits.Interpretability.Analysis;
 
 /// <summary>

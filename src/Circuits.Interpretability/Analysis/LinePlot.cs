@@ -1,3 +1,4 @@
+using Circuits.Interpretability.Imaging;
 using System.Globalization;
 using static TorchSharp.torch;
 

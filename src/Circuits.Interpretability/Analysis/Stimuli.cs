@@ -1,3 +1,4 @@
+using Circuits.Interpretability.Imaging;
 using Circuits.Interpretability.Models;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -1,3 +1,4 @@
+using Circuits.Interpretability.IO;
 using System.Globalization;
 using System.Text;
 using Circuits.Interpretability.Hooks;

@@ -1,14 +1,9 @@
+using Circuits.Interpretability.Imaging;
 using MathNet.Numerics.LinearAlgebra;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Circuits.Interpretability.Circuits;
-
-/// <summary>An RGB colour with channels in [0, 1].</summary>
-/// <param name="R">Red.</param>
-/// <param name="G">Green.</param>
-/// <param name="B">Blue.</param>
-public readonly record struct Rgb(float R, float G, float B);
 
 /// <summary>Three NMF factors of a set of expanded weights, shown as colours.</summary>
 /// <param name="Images">One RGB image per target channel, targets x 3 x (crop * scale) x (crop * scale), in [0, 1].</param>

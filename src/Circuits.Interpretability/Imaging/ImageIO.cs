@@ -1,3 +1,4 @@
+using Circuits.Interpretability.IO;
 using SkiaSharp;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -53,19 +54,7 @@ public static class ImageIO
             throw new DirectoryNotFoundException($"Cannot write '{path}': the folder '{folder}' does not exist.");
         }
 
-        string temp = full + $".{Environment.ProcessId}.tmp";
-        try
-        {
-            File.WriteAllBytes(temp, png);
-            File.Move(temp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp))
-            {
-                File.Delete(temp);
-            }
-        }
+        AtomicFile.WriteAllBytes(full, png);
     }
 
     /// <summary>Decodes image bytes to a 3 x H x W (or 4 x H x W with <paramref name="keepAlpha"/>) float tensor in [0, 1].</summary>

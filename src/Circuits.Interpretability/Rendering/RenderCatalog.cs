@@ -1,3 +1,4 @@
+using Circuits.Interpretability.IO;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
@@ -232,7 +233,7 @@ public sealed class RenderCatalog
                 {
                     var unit = new NeuronAddress(batch.Layer, batch.Channels[i]);
                     result.SavePng(paths[i].Png, i);
-                    WriteAtomically(paths[i].Json, JsonSerializer.Serialize(new
+                    AtomicFile.WriteAllText(paths[i].Json, JsonSerializer.Serialize(new
                     {
                         unit = unit.ToString(),
                         modelId,
@@ -309,23 +310,6 @@ public sealed class RenderCatalog
         finally
         {
             model.train(wasTraining);
-        }
-    }
-
-    private static void WriteAtomically(string path, string text)
-    {
-        string temp = path + $".{Environment.ProcessId}.tmp";
-        try
-        {
-            File.WriteAllText(temp, text);
-            File.Move(temp, path, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp))
-            {
-                File.Delete(temp);
-            }
         }
     }
 

@@ -1,3 +1,4 @@
+using Circuits.Interpretability.IO;
 using System.Globalization;
 using System.Net;
 using System.Text;
@@ -135,19 +136,8 @@ public sealed class HtmlReport
         ArgumentNullException.ThrowIfNull(path);
         string full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        string temp = full + $".{Environment.ProcessId}.tmp";
-        try
-        {
-            File.WriteAllText(temp, ToHtml(), new UTF8Encoding(false));
-            File.Move(temp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp))
-            {
-                File.Delete(temp);
-            }
-        }
+        string html = ToHtml();
+        AtomicFile.Write(full, temp => File.WriteAllText(temp, html, new UTF8Encoding(false)));
 
         return full;
     }

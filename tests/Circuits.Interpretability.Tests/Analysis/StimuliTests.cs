@@ -1,3 +1,4 @@
+using Circuits.Interpretability.Imaging;
 using Circuits.Interpretability.Analysis;
 using Circuits.Interpretability.Rendering;
 using TorchSharp;

@@ -1,4 +1,4 @@
-namespace Circuits.Interpretability.Analysis;
+namespace Circuits.Interpretability.Imaging;
 
 /// <summary>A colour as red, green and blue in [0, 1].</summary>
 /// <param name="R">Red.</param>
