@@ -1,81 +1,279 @@
-// QuickStart: the hook API on the built-in SmallConvNet, with no download.
-//   dotnet run --project samples/QuickStart -c Release [-- --seed N --size S]
-// Lists every layer with its output shape, captures activations of several layers in one forward pass,
-// then ablates the most active channel of the last conv layer and shows what it did to the logits.
+// QuickStart: the library's main job in one command, with no download.
+//   dotnet run --project samples/QuickStart -c Release [-- --units 0,4,8,12 --steps 256 --out out --weights inception5h.pth]
+//
+// On the built-in hand-built curve circuit (weights set by formula, so every result has a known right answer) it
+//   1. renders feature visualizations of chosen curve units (one batched optimization),
+//   2. extracts each unit's circuit one layer back (expanded weights from the line detectors) with weight images,
+//      and checks them against the designed weights,
+//   3. measures each unit's orientation tuning curve over synthetic curves,
+// and writes everything into one self-contained HTML report in out/, printing its path. When InceptionV1's weights
+// are in the model cache or given with --weights, it does the same for the curve detectors of mixed3b.
+using System.Diagnostics;
 using System.Globalization;
 using Circuits.Interpretability;
+using Circuits.Interpretability.Analysis;
+using Circuits.Interpretability.Circuits;
 using Circuits.Interpretability.Hooks;
+using Circuits.Interpretability.IO;
 using Circuits.Interpretability.Models;
+using Circuits.Interpretability.Rendering;
+using Circuits.Interpretability.Reporting;
 using TorchSharp;
 using static TorchSharp.torch;
 
-int seed = 0;
-int size = 64;
-for (int i = 0; i < args.Length; i++)
+var settings = new Settings();
+try
 {
-    string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");
-    switch (args[i])
-    {
-        case "--seed": seed = int.Parse(Next(), CultureInfo.InvariantCulture); break;
-        case "--size": size = int.Parse(Next(), CultureInfo.InvariantCulture); break;
-        case "-h" or "--help":
-            Console.WriteLine("usage: QuickStart [--seed N] [--size PIXELS]");
-            return 0;
-        default:
-            Console.Error.WriteLine($"Unknown argument '{args[i]}'; expected --seed N or --size PIXELS.");
-            return 2;
-    }
+    settings = Settings.Parse(args);
 }
+catch (ArgumentException e)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    Console.Error.WriteLine(Settings.Usage);
+    return 2;
+}
+
+if (settings.Help)
+{
+    Console.WriteLine(Settings.Usage);
+    return 0;
+}
+
+using var cancel = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) =>
+{
+    e.Cancel = true;
+    cancel.Cancel();
+};
 
 try
 {
-    using var model = new SmallConvNet(seed);
-    model.eval();
-    Console.WriteLine($"SmallConvNet (seed {seed}), input 1 x 3 x {size} x {size}");
-    Console.WriteLine();
-    Console.WriteLine(LayerTable.Describe(model, new long[] { 1, 3, size, size }).ToTable());
-    Console.WriteLine();
+    var clock = Stopwatch.StartNew();
+    torch.manual_seed(settings.Seed);
+    var report = new HtmlReport("Circuits.Interpretability quick start");
+    report.Paragraph("Feature visualizations, circuits one layer back (expanded weights) and tuning curves of chosen neurons, " +
+                     $"made by samples/QuickStart on {DateTime.UtcNow:yyyy-MM-dd} with seed {settings.Seed}.");
 
-    // A deterministic test image: a diagonal colour ramp with a bright square.
-    using var scope = NewDisposeScope();
-    Tensor ramp = linspace(0, 1, size).reshape(1, 1, 1, size) * 0.5 + linspace(0, 1, size).reshape(1, 1, size, 1) * 0.5;
-    Tensor image = cat(new[] { ramp, ramp.flip(3), ramp.flip(2) }, 1);
-    image[TensorIndex.Colon, TensorIndex.Colon, TensorIndex.Slice(size / 4, size / 2), TensorIndex.Slice(size / 4, size / 2)] = tensor(1f);
-
-    string[] layers = { "features.conv1", "features.conv2", "features.conv3", "head.fc" };
-    using var captured = ActivationCapture.Capture(model, image, layers);
-    Console.WriteLine("Captured in one forward pass:");
-    foreach (string layer in layers)
+    using (var curves = new CurveCircuit())
     {
-        Tensor a = captured[layer];
-        Tensor perChannel = a.dim() == 4 ? a.mean(new long[] { 0, 2, 3 }) : a.mean(new long[] { 0 });
-        long top = perChannel.argmax().item<long>();
-        Console.WriteLine($"  {layer,-16} shape {string.Join(" x ", a.shape),-16} mean {a.mean().item<float>(),9:F4}  max {a.max().item<float>(),9:F4}  most active channel {top}");
+        curves.eval();
+        StudyCurveCircuit(curves, settings, report, cancel.Token);
     }
 
-    Tensor conv3 = captured["features.conv3"].mean(new long[] { 0, 2, 3 });
-    int strongest = (int)conv3.argmax().item<long>();
-    Tensor logits = captured.Output!;
-    Tensor ablated;
-    using (InterventionScope.Apply(model, Intervention.Zero($"features.relu3:{strongest}")))
-    using (no_grad())
+    string? weights = settings.WeightsPath;
+    var cache = new ModelCache();
+    if (weights is null && cache.IsCached(ModelRegistry.Inception5h))
     {
-        ablated = model.call(image);
+        weights = cache.PathFor(ModelRegistry.Inception5h);
     }
 
-    Console.WriteLine();
-    Console.WriteLine($"Ablating features.relu3:{strongest} (the most active conv3 channel) changes the logits by:");
-    float[] before = logits.data<float>().ToArray();
-    float[] after = ablated.data<float>().ToArray();
-    for (int c = 0; c < before.Length; c++)
+    report.Heading("InceptionV1: curve detectors of mixed3b");
+    if (weights is null)
     {
-        Console.WriteLine($"  class {c}: {before[c],9:F4} -> {after[c],9:F4}  ({(after[c] - before[c]).ToString("+0.0000;-0.0000", CultureInfo.InvariantCulture)})");
+        string hint = $"InceptionV1's weights were not found, so this part was skipped. Put inception5h.pth ({ModelRegistry.Inception5h.Url}) at " +
+                      $"{cache.PathFor(ModelRegistry.Inception5h)} or pass --weights PATH, and run again.";
+        report.Paragraph(hint);
+        Console.WriteLine(hint);
+    }
+    else
+    {
+        Console.WriteLine($"InceptionV1 from {weights}");
+        using var inception = InceptionV1.FromFile(weights);
+        StudyInception(inception, settings, report, cancel.Token);
     }
 
+    Directory.CreateDirectory(settings.OutputFolder);
+    string path = report.Save(Path.Combine(settings.OutputFolder, "quickstart-report.html"));
+    Console.WriteLine($"Done in {clock.Elapsed.TotalSeconds:F0} s. Report: {path}");
     return 0;
+}
+catch (OperationCanceledException)
+{
+    Console.Error.WriteLine("cancelled.");
+    return 130;
 }
 catch (CircuitsException e)
 {
     Console.Error.WriteLine($"error: {e.Message}");
     return 1;
+}
+
+static void StudyCurveCircuit(CurveCircuit model, Settings settings, HtmlReport report, CancellationToken cancellationToken)
+{
+    int[] units = settings.Units ?? new[] { 0, 2, 4, 6, 8, 10, 12, 14 };
+    int bad = units.FirstOrDefault(u => u < 0 || u >= model.CurveOrientations.Count, -1);
+    if (bad != -1)
+    {
+        throw new CircuitsException($"Curve unit {bad} does not exist; the curve circuit has units 0 to {model.CurveOrientations.Count - 1}.");
+    }
+
+    report.Heading("The hand-built curve circuit");
+    report.Paragraph($"{model.LineOrientations.Count} oriented line detectors (layer 'lines', 7 x 7) feed {model.CurveOrientations.Count} curve detectors " +
+                     $"(layer 'curves', 13 x 13), each designed to prefer curves whose convex side points one way, {model.CurveStepDegrees:F1} degrees apart. " +
+                     "Because the weights are set by formula, every result below has a known right answer.");
+
+    // 1. Feature visualization: all chosen units in one batch, each maximizing its centre neuron.
+    Console.WriteLine($"Rendering {units.Length} curve units ({settings.Steps} steps, {settings.Size} px, one batch)...");
+    Objective objective = units.Select((u, i) => Objectives.Neuron(new NeuronAddress(CurveCircuit.CurvesLayer, u), batch: i)).Aggregate((a, b) => a + b);
+    using RenderResult render = FeatureVisualization.Render(model, objective, new RenderOptions
+    {
+        Steps = settings.Steps,
+        ImageSize = settings.Size,
+        BatchSize = units.Length,
+        Seed = settings.Seed,
+        Transforms = Array.Empty<IImageTransform>(),
+    }, cancellationToken: cancellationToken);
+
+    // 2. Circuits one layer back: expanded weights from the line detectors (through their ReLU) to each curve unit.
+    Console.WriteLine("Expanded weights lines -> curves...");
+    long[] inputShape = { 3, model.Options.InputSize, model.Options.InputSize };
+    using ExpandedWeightSet expanded = ExpandedWeights.Compute(model, CurveCircuit.LinesLayer, CurveCircuit.CurvesLayer, inputShape,
+        new ExpandedWeightsOptions { CropSize = model.Options.CurveKernelSize, TargetChannels = units });
+    double designError;
+    using (Tensor designed = model.DesignedCurveWeights())
+    using (Tensor chosen = designed.index_select(0, tensor(units.Select(u => (long)u).ToArray())))
+    {
+        designError = (expanded.Weights - chosen).abs().max().item<float>();
+    }
+
+    // 3. Orientation tuning over synthetic curves, read at the centre neuron.
+    Console.WriteLine("Tuning curves...");
+    var sweep = StimulusSweep.Orientation(new CurveStimulus { Width = model.Options.InputSize, Height = model.Options.InputSize }, stepDegrees: 5);
+    IReadOnlyList<TuningCurve> tuning = TuningCurves.MeasureMany(model, units.Select(u => new NeuronAddress(CurveCircuit.CurvesReluLayer, u)), sweep,
+        cancellationToken: cancellationToken);
+
+    report.Paragraph($"Expanded weights from 'lines' to 'curves' equal the designed curve weights to {designError:E1} (max absolute difference).");
+    var rows = new List<IReadOnlyList<string>>();
+    for (int i = 0; i < units.Length; i++)
+    {
+        int unit = units[i];
+        double designed = model.CurveOrientations[unit];
+        double peak = tuning[i].PeakValue;
+        double off = Math.Abs(((peak - designed + 540) % 360) - 180);
+        rows.Add(new[]
+        {
+            $"curves:{unit}", F(designed, "F1"), F(peak, "F1"), F(off, "F1"), F(tuning[i].PeakResponse, "F3"),
+            string.Join(", ", expanded.TopSources(unit, 3).Select(s => $"lines:{s.SourceChannel} ({model.LineOrientations[s.SourceChannel]:F0}°)")),
+        });
+        Console.WriteLine($"  curves:{unit,-3} designed {designed,6:F1}°  tuning peak {peak,6:F1}°  (off by {off:F1}°)");
+    }
+
+    report.Table(new[] { "unit", "designed orientation (°)", "tuning peak (°)", "difference (°)", "peak response", "strongest inputs" }, rows);
+    for (int i = 0; i < units.Length; i++)
+    {
+        int unit = units[i];
+        report.Heading($"curves:{unit}", 3);
+        var figures = new List<(Tensor, string)> { (render.Images[i], "feature visualization (centre neuron)") };
+        foreach (var (source, strength) in expanded.TopSources(unit, 4))
+        {
+            figures.Add((WeightImage.Render(expanded, unit, source, scale: 6), $"from lines:{source} ({model.LineOrientations[source]:F0}°), strength {strength:F2}"));
+        }
+
+        report.Images(figures, displayWidth: 128);
+        using Tensor plot = tuning[i].Plot();
+        report.Image(plot, $"orientation tuning of curves:{unit}: peak at {tuning[i].PeakValue:F1}°, designed {model.CurveOrientations[unit]:F1}°");
+        foreach (var (figure, _) in figures.Skip(1))
+        {
+            figure.Dispose();
+        }
+    }
+
+    using WeightFactors factors = NmfFactors(expanded);
+    report.Paragraph("All of these units' weights over the line detectors, reduced to three NMF factors shown as RGB (as in Visualizing Weights):");
+    report.Images(units.Select((u, i) => (factors.Images[i], $"curves:{u}")), displayWidth: 104);
+}
+
+static WeightFactors NmfFactors(ExpandedWeightSet expanded) => WeightImage.RenderNmf(expanded, factors: 3, scale: 8, iterations: 300, seed: 0);
+
+static void StudyInception(InceptionV1 model, Settings settings, HtmlReport report, CancellationToken cancellationToken)
+{
+    int[] units = { 379, 406, 385, 343 };
+    report.Paragraph("Curve detectors named by the Curve Detectors article, with Lucid's input convention (RGB in [0, 1] scaled as x * 255 - 117).");
+    Console.WriteLine($"Rendering mixed3b {string.Join(", ", units)} ({settings.Steps} steps, 128 px, Lucid's transforms)...");
+    Objective objective = units.Select((u, i) => Objectives.Channel(new NeuronAddress("mixed3b", u), batch: i)).Aggregate((a, b) => a + b);
+    using RenderResult render = FeatureVisualization.Render(model, objective, new RenderOptions
+    {
+        Steps = settings.Steps,
+        ImageSize = 128,
+        BatchSize = units.Length,
+        Seed = settings.Seed,
+        Preprocess = InceptionV1.Preprocess,
+    }, cancellationToken: cancellationToken);
+
+    Console.WriteLine("Expanded weights mixed3a -> mixed3b...");
+    using ExpandedWeightSet expanded = ExpandedWeights.Compute(model, "mixed3a", "mixed3b", new long[] { 3, 224, 224 },
+        new ExpandedWeightsOptions { TargetChannels = units, CropSize = 5 });
+
+    Console.WriteLine("Tuning curves...");
+    var sweep = StimulusSweep.Orientation(new CurveStimulus { Width = 224, Height = 224, Curvature = 0.05, ArcLength = 60, Thickness = 3 }, stepDegrees: 10);
+    IReadOnlyList<TuningCurve> tuning = TuningCurves.MeasureMany(model, units.Select(u => new NeuronAddress("mixed3b", u)), sweep,
+        new TuningOptions { Preprocess = InceptionV1.Preprocess, BatchSize = 12 }, cancellationToken: cancellationToken);
+
+    for (int i = 0; i < units.Length; i++)
+    {
+        int unit = units[i];
+        report.Heading($"mixed3b:{unit}", 3);
+        var figures = new List<(Tensor, string)> { (render.Images[i], "feature visualization (channel)") };
+        foreach (var (source, strength) in expanded.TopSources(unit, 4))
+        {
+            figures.Add((WeightImage.Render(expanded, unit, source, scale: 16), $"from mixed3a:{source}, strength {strength:F3}"));
+        }
+
+        report.Images(figures, displayWidth: 128);
+        using Tensor plot = tuning[i].Plot();
+        report.Image(plot, $"orientation tuning of mixed3b:{unit}: peak at {tuning[i].PeakValue:F0}°");
+        Console.WriteLine($"  mixed3b:{unit} tuning peak {tuning[i].PeakValue:F0}°, top input mixed3a:{expanded.TopSources(unit, 1)[0].SourceChannel}");
+        foreach (var (figure, _) in figures.Skip(1))
+        {
+            figure.Dispose();
+        }
+    }
+}
+
+static string F(double value, string format) => value.ToString(format, CultureInfo.InvariantCulture);
+
+/// <summary>Command-line settings of the quick start.</summary>
+internal sealed record Settings
+{
+    public const string Usage = "usage: QuickStart [--units 0,2,4,6,8,10,12,14] [--steps N] [--size PIXELS] [--seed N] [--out FOLDER] [--weights inception5h.pth]";
+
+    public int[]? Units { get; init; }
+
+    public int Steps { get; init; } = 256;
+
+    public int Size { get; init; } = 64;
+
+    public int Seed { get; init; }
+
+    public string OutputFolder { get; init; } = "out";
+
+    public string? WeightsPath { get; init; }
+
+    public bool Help { get; init; }
+
+    public static Settings Parse(string[] args)
+    {
+        var s = new Settings();
+        for (int i = 0; i < args.Length; i++)
+        {
+            string name = args[i];
+            string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{name} needs a value.");
+            int Int(string text, int min) => int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v >= min
+                ? v
+                : throw new ArgumentException($"{name} '{text}' is not valid; expected an integer of at least {min}.");
+            s = name switch
+            {
+                "--units" => s with { Units = Next().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(u => Int(u, 0)).ToArray() },
+                "--steps" => s with { Steps = Int(Next(), 1) },
+                "--size" => s with { Size = Int(Next(), 24) },
+                "--seed" => s with { Seed = Int(Next(), 0) },
+                "--out" => s with { OutputFolder = Next() },
+                "--weights" => s with { WeightsPath = Next() },
+                "-h" or "--help" => s with { Help = true },
+                _ => throw new ArgumentException($"Unknown argument '{name}'; expected --units, --steps, --size, --seed, --out or --weights."),
+            };
+        }
+
+        return s;
+    }
 }

@@ -9,6 +9,7 @@ namespace Circuits.Interpretability.Tests.Hooks;
 /// Long capture loops must not grow native memory. Each pass below captures about 6 MB of activations
 /// (batch 8 at 64 x 64), so a leak of the captured tensors would add some 600 MB over 100 passes.
 /// </summary>
+[Collection(MemoryCollection.Name)]
 public class CaptureMemoryTests
 {
     private static readonly string[] Layers = { "features.conv1", "features.relu1", "features.conv2", "features.conv3", "head.fc" };

@@ -6,6 +6,7 @@ using static TorchSharp.torch;
 
 namespace Circuits.Interpretability.Tests.Rendering;
 
+[Collection(MemoryCollection.Name)]
 public class RenderMemoryTests
 {
     private sealed class Recorder : IProgress<RenderProgress>
