@@ -1,0 +1,47 @@
+using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Engines;
+using Circuits.Interpretability.Circuits;
+using Circuits.Interpretability.Models;
+using TorchSharp;
+
+namespace Circuits.Interpretability.Benchmarks;
+
+/// <summary>
+/// All expanded weights (every target channel, every source channel, 5 x 5 crop) for each consecutive pair of
+/// InceptionV1's named layers, on the real module with seeded random weights (timing does not depend on the
+/// values) at 224 x 224, libtorch on both cores. One cold run per pair: this is a batch job, and the figure
+/// that matters is the total. The baseline is the first pair.
+/// </summary>
+[SimpleJob(RunStrategy.ColdStart, launchCount: 1, warmupCount: 0, iterationCount: 1)]
+public class InceptionV1PairsBenchmarks
+{
+    private static readonly string[] Layers =
+        { "conv2d0", "conv2d1", "conv2d2", "mixed3a", "mixed3b", "mixed4a", "mixed4b", "mixed4c", "mixed4d", "mixed4e", "mixed5a", "mixed5b" };
+
+    private InceptionV1 _model = null!;
+
+    /// <summary>The pairs, written <c>source-&gt;target</c>.</summary>
+    public static IEnumerable<string> Pairs() => Layers.Zip(Layers.Skip(1), (a, b) => $"{a}->{b}");
+
+    /// <summary>The pair of this case.</summary>
+    [ParamsSource(nameof(Pairs))]
+    public string Pair { get; set; } = "";
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        torch.set_num_threads(Environment.ProcessorCount);
+        _model = new InceptionV1(seed: 1);
+    }
+
+    [GlobalCleanup]
+    public void Cleanup() => _model.Dispose();
+
+    [Benchmark(Description = "all expanded weights of the pair")]
+    public long AllWeights()
+    {
+        string[] ends = Pair.Split("->");
+        using var set = ExpandedWeights.Compute(_model, ends[0], ends[1], new long[] { 3, 224, 224 });
+        return set.Weights.numel();
+    }
+}

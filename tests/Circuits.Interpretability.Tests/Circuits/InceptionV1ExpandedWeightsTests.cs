@@ -1,0 +1,39 @@
+using Circuits.Interpretability.Circuits;
+using Circuits.Interpretability.Models;
+using static TorchSharp.torch;
+
+namespace Circuits.Interpretability.Tests.Circuits;
+
+/// <summary>Expanded weights on the real InceptionV1 module (seeded random weights), through its own pads, pools, LRN and concatenations.</summary>
+[Collection(SequentialCircuitsCollection.Name)]
+public class InceptionV1ExpandedWeightsTests
+{
+    [Fact]
+    [Trait("Category", "Slow")]
+    public void Mixed3a_to_mixed3b_fast_and_reference_agree_on_the_real_model()
+    {
+        using var model = new InceptionV1(seed: 3);
+        var options = new ExpandedWeightsOptions { TargetChannels = new[] { 379, 406, 0, 64, 128, 200, 320, 470 }, CropSize = 5 };
+        long[] input = { 3, 224, 224 };
+
+        using var fast = ExpandedWeights.Compute(model, "mixed3a", "mixed3b", input, options);
+        using var reference = ExpandedWeights.ComputeReference(model, "mixed3a", "mixed3b", input, options);
+
+        fast.Weights.shape.Should().Equal(8, 256, 5, 5);
+        double scale = reference.Weights.abs().max().item<float>();
+        scale.Should().BeGreaterThan(0);
+        (fast.Weights - reference.Weights).abs().max().item<float>().Should().BeLessThan((float)(1e-4 * scale));
+    }
+
+    [Fact]
+    public void Conv2d1_to_conv2d2_is_the_3x3_kernel_itself()
+    {
+        // conv2d1 (1x1, post-ReLU) -> conv2d2 is one 3x3 SAME conv: its expanded weight is exactly that kernel.
+        using var model = new InceptionV1(seed: 4);
+        using var fast = ExpandedWeights.Compute(model, "conv2d1", "conv2d2.conv", new long[] { 3, 64, 64 },
+            new ExpandedWeightsOptions { CropSize = 3, TargetChannels = new[] { 0, 5, 191 } });
+        Tensor kernel = ((TorchSharp.Modules.Conv2d)global::Circuits.Interpretability.Hooks.ModelLayers.Find(model, "conv2d2.conv")).weight!.detach();
+
+        (fast.Weights - kernel.index_select(0, tensor(new long[] { 0, 5, 191 }))).abs().max().item<float>().Should().BeLessThan(1e-5f);
+    }
+}
