@@ -1,5 +1,5 @@
 // QuickStart: the library's main job in one command, with no download.
-//   dotnet run --project samples/QuickStart -c Release [-- --units 0,4,8,12 --steps 256 --out out --weights inception5h.pth]
+//   dotnet run --project samples/QuickStart -c Release [-- --units 0,4,8,12 --steps 192 --out out --weights inception5h.pth]
 //
 // On the built-in hand-built curve circuit (weights set by formula, so every result has a known right answer) it
 //   1. renders feature visualizations of chosen curve units (one batched optimization),
@@ -239,9 +239,9 @@ internal sealed record Settings
 
     public int[]? Units { get; init; }
 
-    public int Steps { get; init; } = 256;
+    public int Steps { get; init; } = 192;
 
-    public int Size { get; init; } = 64;
+    public int Size { get; init; } = 48;
 
     public int Seed { get; init; }
 
