@@ -2,6 +2,7 @@ using BenchmarkDotNet.Attributes;
 using Circuits.Interpretability.Attribution;
 using Circuits.Interpretability.Circuits;
 using Circuits.Interpretability.Models;
+using Circuits.Interpretability.Tests.Circuits;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -31,7 +32,7 @@ public class ExpandedWeightsBenchmarks
     public void Setup()
     {
         torch.set_num_threads(1);
-        _model = MixedBlock.Model(seed: 1);
+        _model = InceptionShapedBlock.Model(seed: 1);
     }
 
     [GlobalCleanup]
@@ -109,44 +110,5 @@ public class IntegratedGradientsBenchmarks
     {
         using var result = Attributions.IntegratedGradients(_model, _input, "head.fc:3", steps: 32);
         return (float)result.Total;
-    }
-}
-
-/// <summary>mixed3b's structure: 1x1 (128), 3x3 (128 -> 192), 5x5 (32 -> 96), pool -> 1x1 (64), ReLU modules, concatenated.</summary>
-internal sealed class MixedBlock : nn.Module<Tensor, Tensor>
-{
-    private readonly Conv2d conv_1x1 = nn.Conv2d(256, 128, 1);
-    private readonly ReLU relu_1x1 = nn.ReLU();
-    private readonly Conv2d conv_3x3_bottleneck = nn.Conv2d(256, 128, 1);
-    private readonly ReLU relu_3x3_bottleneck = nn.ReLU();
-    private readonly Conv2d conv_3x3 = nn.Conv2d(128, 192, 3, padding: 1);
-    private readonly ReLU relu_3x3 = nn.ReLU();
-    private readonly Conv2d conv_5x5_bottleneck = nn.Conv2d(256, 32, 1);
-    private readonly ReLU relu_5x5_bottleneck = nn.ReLU();
-    private readonly Conv2d conv_5x5 = nn.Conv2d(32, 96, 5, padding: 2);
-    private readonly ReLU relu_5x5 = nn.ReLU();
-    private readonly MaxPool2d pool = nn.MaxPool2d(3, stride: 1, padding: 1);
-    private readonly Conv2d conv_pool_reduce = nn.Conv2d(256, 64, 1);
-    private readonly ReLU relu_pool_reduce = nn.ReLU();
-
-    public MixedBlock() : base("mixed")
-    {
-        RegisterComponents();
-    }
-
-    public override Tensor forward(Tensor x)
-    {
-        Tensor a = relu_1x1.call(conv_1x1.call(x));
-        Tensor b = relu_3x3.call(conv_3x3.call(relu_3x3_bottleneck.call(conv_3x3_bottleneck.call(x))));
-        Tensor c = relu_5x5.call(conv_5x5.call(relu_5x5_bottleneck.call(conv_5x5_bottleneck.call(x))));
-        Tensor d = relu_pool_reduce.call(conv_pool_reduce.call(pool.call(x)));
-        return cat(new[] { a, b, c, d }, 1);
-    }
-
-    public static Sequential Model(int seed)
-    {
-        var block = new MixedBlock();
-        SmallConvNet.InitializeWeights(block, seed);
-        return nn.Sequential(("mixed3a", nn.ReLU()), ("mixed3b", block));
     }
 }

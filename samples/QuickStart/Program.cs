@@ -162,20 +162,8 @@ static void StudyCurveCircuit(CurveCircuit model, Settings settings, HtmlReport 
     for (int i = 0; i < units.Length; i++)
     {
         int unit = units[i];
-        report.Heading($"curves:{unit}", 3);
-        var figures = new List<(Tensor, string)> { (render.Images[i], "feature visualization (centre neuron)") };
-        foreach (var (source, strength) in expanded.TopSources(unit, 4))
-        {
-            figures.Add((WeightImage.Render(expanded, unit, source, scale: 6), $"from lines:{source} ({model.LineOrientations[source]:F0}°), strength {strength:F2}"));
-        }
-
-        report.Images(figures, displayWidth: 128);
-        using Tensor plot = tuning[i].Plot();
-        report.Image(plot, $"orientation tuning of curves:{unit}: peak at {tuning[i].PeakValue:F1}°, designed {model.CurveOrientations[unit]:F1}°");
-        foreach (var (figure, _) in figures.Skip(1))
-        {
-            figure.Dispose();
-        }
+        UnitSection(report, $"curves:{unit}", render.Images[i], "feature visualization (centre neuron)", expanded, unit, 6,
+            source => $"lines:{source} ({model.LineOrientations[source]:F0}°)", tuning[i], $", designed {model.CurveOrientations[unit]:F1}°");
     }
 
     using WeightFactors factors = NmfFactors(expanded);
@@ -212,21 +200,25 @@ static void StudyInception(InceptionV1 model, Settings settings, HtmlReport repo
     for (int i = 0; i < units.Length; i++)
     {
         int unit = units[i];
-        report.Heading($"mixed3b:{unit}", 3);
-        var figures = new List<(Tensor, string)> { (render.Images[i], "feature visualization (channel)") };
-        foreach (var (source, strength) in expanded.TopSources(unit, 4))
-        {
-            figures.Add((WeightImage.Render(expanded, unit, source, scale: 16), $"from mixed3a:{source}, strength {strength:F3}"));
-        }
-
-        report.Images(figures, displayWidth: 128);
-        using Tensor plot = tuning[i].Plot();
-        report.Image(plot, $"orientation tuning of mixed3b:{unit}: peak at {tuning[i].PeakValue:F0}°");
+        UnitSection(report, $"mixed3b:{unit}", render.Images[i], "feature visualization (channel)", expanded, unit, 16, source => $"mixed3a:{source}", tuning[i], "");
         Console.WriteLine($"  mixed3b:{unit} tuning peak {tuning[i].PeakValue:F0}°, top input mixed3a:{expanded.TopSources(unit, 1)[0].SourceChannel}");
-        foreach (var (figure, _) in figures.Skip(1))
-        {
-            figure.Dispose();
-        }
+    }
+}
+
+// One unit's part of the report: its feature visualization, its four strongest inputs as weight images, its tuning curve.
+static void UnitSection(HtmlReport report, string unit, Tensor visualization, string caption, ExpandedWeightSet expanded, int channel, int scale,
+    Func<int, string> sourceName, TuningCurve tuning, string note)
+{
+    report.Heading(unit, 3);
+    var inputs = expanded.TopSources(channel, 4)
+        .Select(s => (Image: WeightImage.Render(expanded, channel, s.SourceChannel, scale), Caption: $"from {sourceName(s.SourceChannel)}, strength {s.Strength:F3}"))
+        .ToList();
+    report.Images(new[] { (visualization, caption) }.Concat(inputs), displayWidth: 128);
+    using Tensor plot = tuning.Plot();
+    report.Image(plot, $"orientation tuning of {unit}: peak at {tuning.PeakValue:F1}°{note}");
+    foreach (var (image, _) in inputs)
+    {
+        image.Dispose();
     }
 }
 
