@@ -1,0 +1,165 @@
+using Circuits.Interpretability.IO;
+using Circuits.Interpretability.Models;
+using Circuits.Interpretability.Rendering;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Circuits.Interpretability.Samples.InceptionV1Samples;
+
+/// <summary>What a subcommand works with: the model, its identity, the options, the output folder and the log.</summary>
+/// <param name="Model">InceptionV1 in eval mode.</param>
+/// <param name="ModelId">Identifies the weights (part of catalog keys).</param>
+/// <param name="Options">The parsed options.</param>
+/// <param name="OutputFolder">Where outputs go (created).</param>
+/// <param name="Log">Progress and results for people.</param>
+public sealed record SampleContext(InceptionV1 Model, string ModelId, SampleOptions Options, string OutputFolder, TextWriter Log)
+{
+    /// <summary>True when the weights are seeded random ones.</summary>
+    public bool Random => Options.RandomWeights;
+
+    /// <summary>Render settings from the options, with Lucid's input convention.</summary>
+    public RenderOptions Render(int batch) => new()
+    {
+        Steps = Options.Steps,
+        ImageSize = Options.Size,
+        BatchSize = batch,
+        Seed = Options.Seed,
+        Preprocess = InceptionV1.Preprocess,
+    };
+
+    /// <summary>A path inside the output folder.</summary>
+    public string PathFor(string name) => Path.Combine(OutputFolder, name);
+
+    /// <summary>The warning every output carries when the weights are random.</summary>
+    public string WeightsNote => Random
+        ? "Seeded random weights (--random-weights): a shape and flow check only; the images and numbers mean nothing."
+        : $"Weights: {ModelId}.";
+}
+
+/// <summary>Parses the command line, loads InceptionV1 and runs one subcommand.</summary>
+public static class SampleRunner
+{
+    /// <summary>The subcommands, with one line each for the usage text.</summary>
+    public static IReadOnlyList<(string Name, string Description, Action<SampleContext> Run)> Commands { get; } = new (string, string, Action<SampleContext>)[]
+    {
+        ("early-vision", "Overview of Early Vision: a catalog of every neuron of conv2d0..mixed3b (--layers, --shard)", EarlyVision.Run),
+        ("curve-detectors", "Curve Detectors: renders and orientation tuning of mixed3b 379, 406, 385, 343, 342, 388, 324, 340, 330, 349", CurveDetectors.Run),
+        ("curve-circuits", "Curve Circuits: expanded weights from mixed3a into the curve detectors, top inputs, weight images", CurveCircuits.Run),
+        ("equivariance", "Naturally Occurring Equivariance: rotation matching of the curve detectors' feature visualizations", EquivarianceSample.Run),
+        ("high-low-frequency", "High-Low Frequency Detectors: mixed3a renders and tuning over frequency-boundary stimuli", HighLowFrequency.Run),
+    };
+
+    /// <summary>Runs the command line; returns the exit code (0 success or no weights, 1 failure, 2 bad arguments).</summary>
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+        {
+            stdout.WriteLine(Usage());
+            return args.Length == 0 ? 2 : 0;
+        }
+
+        var command = Commands.FirstOrDefault(c => c.Name == args[0]);
+        if (command.Name is null)
+        {
+            stderr.WriteLine($"error: unknown subcommand '{args[0]}'.");
+            stderr.WriteLine(Usage());
+            return 2;
+        }
+
+        SampleOptions options;
+        try
+        {
+            options = SampleOptions.Parse(args.Skip(1).ToArray());
+            if (options.Shard is not null)
+            {
+                _ = RenderCatalog.ParseShard(options.Shard);
+            }
+        }
+        catch (ArgumentException e)
+        {
+            stderr.WriteLine($"error: {e.Message}");
+            return 2;
+        }
+
+        InceptionV1? model = null;
+        try
+        {
+            string id;
+            if (options.RandomWeights)
+            {
+                if (options.WeightsPath is not null)
+                {
+                    stderr.WriteLine("error: --weights and --random-weights exclude each other.");
+                    return 2;
+                }
+
+                model = new InceptionV1(options.Seed);
+                id = $"inceptionv1/random-seed={options.Seed}";
+                stdout.WriteLine($"warning: seeded random weights (seed {options.Seed}); outputs check shapes and flow only and mean nothing.");
+            }
+            else
+            {
+                string? path = options.WeightsPath;
+                if (path is null)
+                {
+                    var cache = new ModelCache();
+                    if (!cache.IsCached(ModelRegistry.Inception5h))
+                    {
+                        stdout.WriteLine(Guidance(cache.PathFor(ModelRegistry.Inception5h)));
+                        return 0;
+                    }
+
+                    path = cache.PathFor(ModelRegistry.Inception5h);
+                }
+                else if (!File.Exists(path))
+                {
+                    stderr.WriteLine($"error: the weight file '{path}' does not exist.");
+                    return 2;
+                }
+
+                stdout.WriteLine($"loading {path}");
+                model = InceptionV1.FromFile(path);
+                id = $"inceptionv1/{Path.GetFileName(path)}/{new FileInfo(path).Length}";
+            }
+
+            model.eval();
+            string folder = options.OutputFolder ?? Path.Combine("out", command.Name);
+            Directory.CreateDirectory(folder);
+            var context = new SampleContext(model, id, options, folder, stdout);
+            using (var scope = NewDisposeScope())
+            {
+                command.Run(context);
+            }
+
+            stdout.WriteLine($"outputs in {Path.GetFullPath(folder)}");
+            return 0;
+        }
+        catch (CircuitsException e)
+        {
+            stderr.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+        finally
+        {
+            model?.Dispose();
+        }
+    }
+
+    /// <summary>How to get the weights: where the cache expects them and where to download them.</summary>
+    public static string Guidance(string cachePath) =>
+        $"""
+        InceptionV1 weights were not found. These samples need Lucid's inception5h weights as a PyTorch state dict:
+          download: {ModelRegistry.Inception5h.Url}
+          and save it as: {cachePath}
+          (the cache folder is $CIRCUITS_CACHE, else $XDG_CACHE_HOME/circuits, else ~/.cache/circuits)
+        or pass the file with --weights PATH. Add --random-weights for a shape and flow check with seeded random
+        weights (its images mean nothing). Nothing was run.
+        """;
+
+    /// <summary>The usage text.</summary>
+    public static string Usage() =>
+        "usage: InceptionV1Samples <subcommand> [--weights PATH | --random-weights] [--out DIR] [--steps N] [--size N]\n" +
+        "                          [--units a,b,c] [--layers l1,l2] [--shard i/n] [--batch N] [--stimulus-size N] [--step DEG] [--top N] [--seed N]\n\n" +
+        "subcommands:\n" + string.Join("\n", Commands.Select(c => $"  {c.Name,-20} {c.Description}"));
+}

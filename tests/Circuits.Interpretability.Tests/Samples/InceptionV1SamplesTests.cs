@@ -1,0 +1,104 @@
+using Circuits.Interpretability.Samples.InceptionV1Samples;
+
+namespace Circuits.Interpretability.Tests.Samples;
+
+[CollectionDefinition(nameof(InceptionV1SamplesCollection), DisableParallelization = true)]
+public sealed class InceptionV1SamplesCollection
+{
+}
+
+/// <summary>Every subcommand with seeded random weights and tiny settings (shapes and flow), and the no-weights path.</summary>
+[Collection(nameof(InceptionV1SamplesCollection))]
+[Trait("Category", "Slow")]
+public class InceptionV1SamplesTests
+{
+    private static readonly string[] Tiny = { "--random-weights", "--steps", "2", "--size", "64", "--stimulus-size", "64", "--step", "90" };
+
+    [Theory]
+    [InlineData("early-vision", new[] { "--layers", "conv2d0", "--units", "0,1", "--shard", "0/1" }, new[] { "conv2d0-catalog.png", "report.html" })]
+    [InlineData("curve-detectors", new[] { "--units", "379,406" }, new[] { "mixed3b-379.png", "mixed3b-406.png", "curve-tuning.csv", "report.html" })]
+    [InlineData("curve-circuits", new[] { "--units", "379", "--top", "2" }, new[] { "weights-mixed3b-379.png", "top-inputs.csv", "report.html" })]
+    [InlineData("equivariance", new[] { "--units", "379,406" }, new[] { "crops.png", "similarity.csv", "report.html" })]
+    [InlineData("high-low-frequency", new[] { "--units", "136" }, new[] { "mixed3a-136.png", "frequency-boundary-tuning.csv", "report.html" })]
+    public void Every_subcommand_runs_with_random_weights(string command, string[] extra, string[] expectedFiles)
+    {
+        string dir = Directory.CreateTempSubdirectory("circuits-samples-").FullName;
+        try
+        {
+            var stdout = new StringWriter();
+            var stderr = new StringWriter();
+            string[] args = new[] { command }.Concat(Tiny).Concat(extra).Concat(new[] { "--out", dir }).ToArray();
+
+            int rc = SampleRunner.Run(args, stdout, stderr);
+
+            rc.Should().Be(0, stderr.ToString());
+            stdout.ToString().Should().Contain("random weights");
+            foreach (string file in expectedFiles)
+            {
+                File.Exists(Path.Combine(dir, file)).Should().BeTrue($"{command} should write {file}; it wrote {string.Join(", ", Directory.GetFiles(dir).Select(Path.GetFileName))}");
+            }
+
+            File.ReadAllText(Path.Combine(dir, "report.html")).Should().Contain("Seeded random weights");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Tuning_csv_has_a_row_per_orientation_and_a_column_per_unit()
+    {
+        string dir = Directory.CreateTempSubdirectory("circuits-samples-").FullName;
+        try
+        {
+            int rc = SampleRunner.Run(new[] { "curve-detectors" }.Concat(Tiny).Concat(new[] { "--units", "379,406", "--out", dir }).ToArray(), new StringWriter(), new StringWriter());
+
+            rc.Should().Be(0);
+            string[] lines = File.ReadAllLines(Path.Combine(dir, "curve-tuning.csv"));
+            lines[0].Should().Be("orientation,mixed3b:379,mixed3b:406");
+            lines.Skip(1).Select(l => l.Split(',')[0]).Should().Equal("0", "90", "180", "270");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Without_weights_it_prints_how_to_get_them_and_exits_0()
+    {
+        string cache = Directory.CreateTempSubdirectory("circuits-empty-cache-").FullName;
+        string? before = Environment.GetEnvironmentVariable("CIRCUITS_CACHE");
+        try
+        {
+            Environment.SetEnvironmentVariable("CIRCUITS_CACHE", cache);
+            foreach (var (name, _, _) in SampleRunner.Commands)
+            {
+                var stdout = new StringWriter();
+                int rc = SampleRunner.Run(new[] { name, "--out", Path.Combine(cache, "out") }, stdout, new StringWriter());
+
+                rc.Should().Be(0);
+                stdout.ToString().Should().Contain(Path.Combine(cache, "inception5h.pth"))
+                    .And.Contain(global::Circuits.Interpretability.IO.ModelRegistry.Inception5h.Url.ToString())
+                    .And.Contain("--random-weights");
+                Directory.Exists(Path.Combine(cache, "out")).Should().BeFalse("nothing runs without weights");
+            }
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("CIRCUITS_CACHE", before);
+            Directory.Delete(cache, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Bad_arguments_exit_2_with_a_message()
+    {
+        var stderr = new StringWriter();
+        SampleRunner.Run(new[] { "curve-detectors", "--steps", "zero" }, new StringWriter(), stderr).Should().Be(2);
+        stderr.ToString().Should().Contain("--steps 'zero' is not valid");
+        SampleRunner.Run(new[] { "no-such-thing" }, new StringWriter(), stderr).Should().Be(2);
+        stderr.ToString().Should().Contain("unknown subcommand 'no-such-thing'");
+    }
+}
