@@ -5,8 +5,7 @@ using Circuits.Interpretability.Hooks;
 namespace Circuits.Interpretability.Cli;
 
 /// <summary>
-/// The <c>circuits</c> command-line tool. Verbs: <c>layers</c> (more arrive with the rendering, circuit and
-/// analysis modules). Every verb takes <c>--json</c> for machine-readable output; errors go to standard error
+/// The <c>circuits</c> command-line tool. Verbs: <c>layers</c>, <c>render</c>, <c>circuit</c>, <c>tuning</c>. Every verb takes <c>--json</c> for machine-readable output; errors go to standard error
 /// with the exit codes of <see cref="ExitCodes"/>.
 /// </summary>
 public static class CircuitsCli
@@ -40,6 +39,8 @@ public static class CircuitsCli
         root.Add(RandomWeights);
         root.Add(LayersCommand(output));
         root.Add(RenderCommand.Create(output, error ?? TextWriter.Null));
+        root.Add(AnalysisCommands.Circuit(output));
+        root.Add(AnalysisCommands.Tuning(output));
         return root;
     }
 

@@ -1,0 +1,76 @@
+using System.Text.Json;
+using Circuits.Interpretability.Cli;
+using Circuits.Interpretability.Models;
+
+namespace Circuits.Interpretability.Tests.Cli;
+
+public sealed class CliVerbTests : IDisposable
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("circuits-cli-").FullName;
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+
+    [Fact]
+    public async Task Tuning_finds_a_curve_units_designed_orientation_and_writes_csv_and_plot()
+    {
+        using var circuit = new CurveCircuit();
+        var (code, output, error) = await CliTests.Run("tuning", "--unit", "curves_relu:4", "--step", "7.5", "--out", _folder, "--json");
+
+        code.Should().Be(ExitCodes.Success, error);
+        using var json = JsonDocument.Parse(output);
+        double peak = json.RootElement.GetProperty("peak").GetProperty("value").GetDouble();
+        peak.Should().BeApproximately(circuit.CurveOrientations[4], 7.5);
+        json.RootElement.GetProperty("values").GetArrayLength().Should().Be(48);
+        File.Exists(json.RootElement.GetProperty("csv").GetString()).Should().BeTrue();
+        File.Exists(json.RootElement.GetProperty("plot").GetString()).Should().BeTrue();
+
+        var text = await CliTests.Run("tuning", "--unit", "curves_relu:12");
+        text.Code.Should().Be(ExitCodes.Success);
+        text.Out.Should().Contain("peak: orientation = 270");
+    }
+
+    [Fact]
+    public async Task Circuit_lists_the_strongest_inputs_with_the_designed_weights_and_writes_the_graph()
+    {
+        using var circuit = new CurveCircuit();
+        using var designed = circuit.DesignedCurveWeights();
+        var (code, output, error) = await CliTests.Run("circuit", "--unit", "curves:4", "--from", "lines", "--top", "3", "--crop", "13", "--out", _folder, "--json");
+
+        code.Should().Be(ExitCodes.Success, error);
+        using var json = JsonDocument.Parse(output);
+        var inputs = json.RootElement.GetProperty("inputs").EnumerateArray().ToList();
+        inputs.Should().HaveCount(3);
+        foreach (var input in inputs)
+        {
+            int source = int.Parse(input.GetProperty("unit").GetString()!.Split(':')[1]);
+            float[] map = input.GetProperty("weights").EnumerateArray().SelectMany(r => r.EnumerateArray().Select(v => v.GetSingle())).ToArray();
+            float[] expected = designed[4, source].data<float>().ToArray();
+            map.Zip(expected, (a, b) => Math.Abs(a - b)).Max().Should().BeLessThan(1e-6f, "the expanded weights over the line detectors are the designed ones");
+            File.Exists(input.GetProperty("image").GetString()).Should().BeTrue();
+        }
+
+        inputs.Select(i => i.GetProperty("strength").GetDouble()).Should().BeInDescendingOrder();
+        File.ReadAllText(Path.Combine(_folder, "circuit-curves_4.dot")).Should().Contain("digraph");
+        JsonDocument.Parse(File.ReadAllText(Path.Combine(_folder, "circuit-curves_4.json"))).RootElement.GetProperty("nodes").GetArrayLength().Should().Be(4);
+    }
+
+    [Fact]
+    public async Task Bad_units_layers_and_sweeps_are_clear_failures()
+    {
+        var unknown = await CliTests.Run("tuning", "--unit", "curvez:4");
+        unknown.Code.Should().Be(ExitCodes.Failure);
+        unknown.Err.Should().Contain("curvez").And.Contain("curves");
+
+        var channel = await CliTests.Run("circuit", "--unit", "curves:99", "--from", "lines");
+        channel.Code.Should().Be(ExitCodes.Failure);
+        channel.Err.Should().Contain("Channel 99 is outside target layer 'curves', which has channels 0 to 15.");
+
+        var sweep = await CliTests.Run("tuning", "--unit", "curves:1", "--sweep", "colour");
+        sweep.Code.Should().Be(ExitCodes.Failure);
+        sweep.Err.Should().Contain("Sweep 'colour' is not known; expected orientation, curvature or frequency.");
+
+        var missing = await CliTests.Run("circuit", "--unit", "curves:1");
+        missing.Code.Should().Be(ExitCodes.Usage);
+        missing.Err.Should().Contain("--from");
+    }
+}
