@@ -12,8 +12,9 @@ namespace Circuits.Interpretability.Circuits;
 /// </summary>
 public sealed class ExpandedWeightSet : IDisposable
 {
-    internal ExpandedWeightSet(string sourceLayer, string targetLayer, IReadOnlyList<int> sourceChannels, IReadOnlyList<int> targetChannels, Tensor weights, int strideY, int strideX)
+    internal ExpandedWeightSet(string sourceLayer, string targetLayer, IReadOnlyList<int> sourceChannels, IReadOnlyList<int> targetChannels, Tensor weights, int strideY, int strideX, string method)
     {
+        Method = method;
         SourceLayer = sourceLayer;
         TargetLayer = targetLayer;
         SourceChannels = sourceChannels;
@@ -22,6 +23,13 @@ public sealed class ExpandedWeightSet : IDisposable
         CropSize = (int)weights.shape[2];
         Stride = (strideY, strideX);
     }
+
+    /// <summary>
+    /// How the weights were computed, for the record: "packed impulses (…)" (the fast method's usual layout),
+    /// "impulses on the caller's map" (its fallback when the model rejects another map size or the packed checks
+    /// fail), or "autograd reference".
+    /// </summary>
+    public string Method { get; }
 
     /// <summary>The source layer's path.</summary>
     public string SourceLayer { get; }

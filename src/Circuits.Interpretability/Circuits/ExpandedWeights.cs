@@ -19,10 +19,11 @@ namespace Circuits.Interpretability.Circuits;
 public static class ExpandedWeights
 {
     /// <summary>
-    /// Computes expanded weights with one forward pass: a batch of one-hot impulses (one per source channel
-    /// and stride phase, plus a zero source whose response holds the biases) replaces the source layer's
-    /// output, and the target's responses are read back as kernels. A random combination of the impulses rides
-    /// in the same batch to check that the path really is linear.
+    /// Computes expanded weights by pushing one-hot impulses (one per source channel and stride phase) through the
+    /// linearized path in one batched forward pass, in place of the source layer's output, and reading the target's
+    /// responses back as kernels. Impulses are packed as tiles into shared maps, spaced by the measured reach of a
+    /// response, so that the work grows with the number of source channels and not with the map's size; checks
+    /// in the same batch confirm that the tiles respond exactly as on the caller's map and that the path is linear.
     /// </summary>
     /// <param name="model">Any model whose layers are invoked with <c>call()</c>.</param>
     /// <param name="sourceLayer">The earlier layer's module path.</param>
@@ -40,41 +41,78 @@ public static class ExpandedWeights
         options ??= new ExpandedWeightsOptions();
         using var freeze = ModelFreeze.Apply(model);
         using var path = LinearizedPath.Attach(model, sourceLayer, targetLayer);
-        Geometry full = Geometry.Probe(path, sourceLayer, targetLayer, inputShape, options);
         using var scope = NewDisposeScope();
+        Geometry.Validate(inputShape, options);
+        Tensor? probeMix = null;
+        long[] a = Array.Empty<long>();
 
-        // The response of all source channels at once (random positive weights, so that no exact cancellation
-        // hides part of it), on the caller's map: its support says how small a map can hold every response exactly.
-        Tensor probe = zeros(2, full.CA, full.HA, full.WA);
-        Tensor probeMix = AllChannelMix(full.CA, options.Seed);
-        probe[1, TensorIndex.Colon, full.P0Y, full.P0X] = probeMix;
-        Tensor probeOut = path.RunOnZeros(inputShape, 2, real => Impulses(real, probe, sourceLayer, sameSize: true), keepGraph: false);
-        Tensor support = probeOut[1].sub(probeOut[0]).to(ScalarType.Float32).cpu();
-
-        Tensor? weights = null;
-        Geometry? compact = Compact(path, inputShape, sourceLayer, full, support);
-        if (compact is not null)
+        // Speculatively, the geometry and the probe in one pass: for the common stride-1 path with equal maps,
+        // p0 = q0 = the source map's centre, so the probe can be placed before the target's shape is known.
+        Tensor first = path.RunOnZeros(inputShape, 2, real =>
         {
-            weights = Impulse(path, inputShape, sourceLayer, targetLayer, compact, options, full, support);
+            a = real.shape;
+            if (a.Length != 4)
+            {
+                return zeros(new[] { 2L }.Concat(a.Skip(1)).ToArray(), real.dtype, real.device);
+            }
+
+            probeMix = AllChannelMix(a[1], options.Seed);
+            Tensor speculative = zeros(2, a[1], a[2], a[3]);
+            speculative[1, TensorIndex.Colon, a[2] / 2, a[3] / 2] = probeMix;
+            return speculative.to(real.dtype, real.device);
+        }, keepGraph: false);
+        Geometry g = Geometry.FromShapes(path, sourceLayer, targetLayer, inputShape, options, a, first.shape);
+        probeMix ??= AllChannelMix(g.CA, options.Seed);
+        int phases = g.StrideY * g.StrideX;
+        Tensor supports;
+        if (phases == 1 && g.P0Y == g.HA / 2 && g.P0X == g.WA / 2)
+        {
+            supports = first.narrow(0, 1, 1).sub(first.narrow(0, 0, 1)).to(ScalarType.Float32).cpu();
+        }
+        else
+        {
+            // The response to all source channels at once, one item per stride phase after a zero item, on the
+            // caller's map: its support says how far responses reach. The zero item rides in the same batch so that
+            // rounding cancels exactly.
+            Tensor probe = zeros(phases + 1, g.CA, g.HA, g.WA);
+            for (int u = 0; u < phases; u++)
+            {
+                probe[u + 1, TensorIndex.Colon, g.P0Y + (u / g.StrideX), g.P0X + (u % g.StrideX)] = probeMix;
+            }
+
+            Tensor probeOut = path.RunOnZeros(inputShape, phases + 1, real => Impulses(real, probe, sourceLayer), keepGraph: false);
+            supports = probeOut.narrow(0, 1, phases).sub(probeOut.narrow(0, 0, 1)).to(ScalarType.Float32).cpu();
         }
 
-        Geometry g = weights is null ? full : compact!;
-        weights ??= Impulse(path, inputShape, sourceLayer, targetLayer, full, options, null, null)!;
-        return Finish(sourceLayer, targetLayer, g, weights, options.Part);
+        Tensor? weights = Packed(path, inputShape, sourceLayer, targetLayer, g, options, supports, probeMix, out string method);
+        if (weights is null)
+        {
+            weights = Impulse(path, inputShape, sourceLayer, targetLayer, g, options, supports[0]);
+            method = "impulses on the caller's map";
+        }
+
+        if (weights is null)
+        {
+            // Not translation invariant around q0 (a position-dependent op): only the reference is exact there.
+            weights = Reference(path, inputShape, sourceLayer, g);
+            method = "autograd reference (the path is not translation invariant)";
+        }
+
+        return Finish(sourceLayer, targetLayer, g, weights, options.Part, method);
     }
 
     /// <summary>
-    /// One forward pass of impulses on geometry <paramref name="g"/>. When <paramref name="full"/> is given (a compact
-    /// map), the all-channel impulse rides along and its response must match <paramref name="support"/>, the same
-    /// response on the caller's map, or null is returned (the caller then uses the full map).
+    /// The fallback: one forward pass on the caller's map with one impulse per batch item (one per source channel
+    /// and stride phase), a zero item for the biases, a random combination that checks linearity, and the
+    /// all-channel probe moved by one target pixel, whose response must be <paramref name="support"/> moved the
+    /// same way (translation invariance, which reading offsets from one impulse relies on). Null when it is not.
     /// </summary>
-    private static Tensor? Impulse(LinearizedPath path, long[] inputShape, string sourceLayer, string targetLayer, Geometry g, ExpandedWeightsOptions options, Geometry? full, Tensor? support)
+    private static Tensor? Impulse(LinearizedPath path, long[] inputShape, string sourceLayer, string targetLayer, Geometry g, ExpandedWeightsOptions options, Tensor support)
     {
         int phases = g.StrideY * g.StrideX;
         int nS = g.Sources.Count;
-        bool verify = full is not null;
-        long batch = 2 + ((long)phases * nS) + (verify ? 1 : 0);
-        long combo = 1 + ((long)phases * nS);
+        long batch = 3 + ((long)phases * nS);
+        long combo = batch - 2, shifted = batch - 1;
         long plane = g.HA * g.WA;
         long itemSize = g.CA * plane;
         var impulses = new float[batch * itemSize];
@@ -96,34 +134,26 @@ public static class ExpandedWeights
             }
         }
 
-        if (verify)
+        // One target pixel down and right (or up and left when that does not fit): s source pixels.
+        int shiftY = g.P0Y + g.StrideY < g.HA && g.Q0Y + 1 < g.HB ? 1 : -1, shiftX = g.P0X + g.StrideX < g.WA && g.Q0X + 1 < g.WB ? 1 : -1;
+        float[] probeMix = AllChannelMix(g.CA, options.Seed).data<float>().ToArray();
+        long movedY = g.P0Y + (shiftY * g.StrideY), movedX = g.P0X + (shiftX * g.StrideX);
+        bool canMove = movedY >= 0 && movedY < g.HA && movedX >= 0 && movedX < g.WA && g.HB > 1 && g.WB > 1;
+        for (long c = 0; c < g.CA && canMove; c++)
         {
-            float[] probeMix = AllChannelMix(g.CA, options.Seed).data<float>().ToArray();
-            for (long c = 0; c < g.CA; c++)
-            {
-                impulses[((batch - 1) * itemSize) + (c * plane) + (g.P0Y * g.WA) + g.P0X] = probeMix[c];
-            }
+            impulses[(shifted * itemSize) + (c * plane) + ((g.P0Y + (shiftY * g.StrideY)) * g.WA) + g.P0X + (shiftX * g.StrideX)] = probeMix[c];
         }
 
         Tensor source = tensor(impulses).reshape(batch, g.CA, g.HA, g.WA);
-        Tensor output;
-        try
-        {
-            output = path.RunOnZeros(inputShape, batch, real => Impulses(real, source, sourceLayer, sameSize: !verify), keepGraph: false);
-        }
-        catch (Exception e) when (verify && e is not CircuitsException)
-        {
-            return null; // the model does not accept a smaller map here (e.g. a concatenation around the source)
-        }
-
+        Tensor output = path.RunOnZeros(inputShape, batch, real => Impulses(real, source, sourceLayer), keepGraph: false);
         Tensor response = output.sub(output.narrow(0, 0, 1)).to(ScalarType.Float32).cpu();
-        if (verify && !SameResponse(response[batch - 1], g, support!, full!))
+        Tensor single = response.narrow(0, 1, (long)phases * nS);
+        CheckLinear(path, sourceLayer, targetLayer, single.narrow(0, 0, nS), response[combo], tensor(mix));
+        if (canMove && !SameShifted(response[shifted], support, shiftY, shiftX))
         {
             return null;
         }
 
-        Tensor single = response.narrow(0, 1, (long)phases * nS);
-        CheckLinear(path, sourceLayer, targetLayer, single.narrow(0, 0, nS), response[combo], tensor(mix));
         var targetIndex = tensor(g.Targets.Select(t => (long)t).ToArray());
         Tensor selected = single.index_select(1, targetIndex).reshape(g.StrideY, g.StrideX, nS, g.Targets.Count, g.HB, g.WB);
         var weights = zeros(g.Targets.Count, nS, g.Crop, g.Crop);
@@ -142,55 +172,237 @@ public static class ExpandedWeights
     }
 
     /// <summary>
-    /// The smallest source map (trimmed symmetrically by whole target pixels) whose target map still holds the
-    /// all-channel response's support and the positions the crop reads, with one pixel to spare; null when no
-    /// trimming is possible. The impulse keeps its offset p0 - s q0, so responses are the same translated.
+    /// The packed method: every (source channel, phase) impulse is a tile of a shared map. Tiles are spaced so that
+    /// no response reaches a neighbour's read window (the reach is measured by the all-channel probe,
+    /// <paramref name="supports"/>, one per phase), with a spare pixel at the map's border (pooling windows there
+    /// are clipped). Map 0 is the zero source (biases); after the impulse tiles come the checks: one tile with a
+    /// random signed combination of the phase-0 impulses (linearity, compared on a random projection of the target
+    /// channels), and one all-channel probe tile per phase, whose responses must equal <paramref name="supports"/>
+    /// (translation invariance on this map). The grid (ky x kx tiles per map) is the one with the fewest source pixels. Returns null when the model rejects the map,
+    /// a check fails, or packing would not save work; the caller then falls back to <see cref="Impulse"/>.
     /// </summary>
-    private static Geometry? Compact(LinearizedPath path, long[] inputShape, string sourceLayer, Geometry g, Tensor support)
+    private static Tensor? Packed(LinearizedPath path, long[] inputShape, string sourceLayer, string targetLayer, Geometry g, ExpandedWeightsOptions options, Tensor supports, Tensor probeMix, out string method)
     {
-        Tensor nonzero = support.abs().amax(0);
-        double scale = nonzero.max().item<float>();
-        Tensor rows = nonzero.amax(1).gt(scale * 1e-6).nonzero();
-        Tensor cols = nonzero.amax(0).gt(scale * 1e-6).nonzero();
-        if (scale <= 0 || rows.numel() == 0)
-        {
-            return null;
-        }
-
+        method = string.Empty;
+        int phases = g.StrideY * g.StrideX;
+        int nS = g.Sources.Count;
         int r = g.Crop / 2;
-        long Need(Tensor idx, long q0, int stride)
+        var (reachY, reachX) = Reach(supports, g, r);
+        long dy = (2 * reachY) + 1, dx = (2 * reachX) + 1;
+        const long margin = 1;
+        long tiles = (long)phases * nS;
+
+        // Global slots: the impulse tiles (u * nS + s), then the linearity tile, then one translation tile per
+        // phase; item 0 is the zero source. The grid of ky x kx tiles per map that needs the fewest source pixels.
+        long slots = tiles + 1 + phases;
+        long bestCost = (tiles + 3) * g.HA * g.WA;
+        int ky = 0, kx = 0;
+        int kLimit = (int)Math.Min(64, slots);
+        for (int y = 1; y <= kLimit; y++)
         {
-            long first = idx.min().item<long>(), last = idx.max().item<long>();
-            long reach = Math.Max(Math.Max(q0 - first, last - q0), (r + stride - 1) / stride); // crop reads q0 - m, |m| <= ceil(r / s)
-            return reach + 1; // one spare pixel: pooling windows at the border are clipped
+            for (int x = 1; x <= kLimit && (long)y * x <= 2 * slots; x++)
+            {
+                long hb = (2 * margin) + (y * dy), wb = (2 * margin) + (x * dx);
+                long ha = g.HA + ((hb - g.HB) * g.StrideY), wa = g.WA + ((wb - g.WB) * g.StrideX);
+                long count = 1 + ((slots + ((long)y * x) - 1) / ((long)y * x));
+                long cost = ha > 0 && wa > 0 ? count * ha * wa : long.MaxValue;
+                if (cost < bestCost)
+                {
+                    (bestCost, ky, kx) = (cost, y, x);
+                }
+            }
         }
 
-        long needY = Need(rows, g.Q0Y, g.StrideY), needX = Need(cols, g.Q0X, g.StrideX);
-        long trimY = Math.Max(0, Math.Min(g.Q0Y - needY, g.HB - 1 - g.Q0Y - needY));
-        long trimX = Math.Max(0, Math.Min(g.Q0X - needX, g.WB - 1 - g.Q0X - needX));
-        if (trimY == 0 && trimX == 0)
+        if (ky == 0)
         {
             return null;
         }
 
-        long ha = g.HA - (2 * trimY * g.StrideY), wa = g.WA - (2 * trimX * g.StrideX);
-        long[] b;
+        long perMap = (long)ky * kx;
+        long hbP = (2 * margin) + (ky * dy), wbP = (2 * margin) + (kx * dx);
+        long haP = g.HA + ((hbP - g.HB) * g.StrideY), waP = g.WA + ((wbP - g.WB) * g.StrideX);
+        long batch = 1 + ((slots + perMap - 1) / perMap);
+
+        // Global slot -> map item and tile centre in the target map; the aligned impulse position in the source map (phase u).
+        (long Item, long Y, long X) Centre(long slot)
+        {
+            long local = slot % perMap;
+            return (1 + (slot / perMap), margin + reachY + ((local / kx) * dy), margin + reachX + ((local % kx) * dx));
+        }
+
+        (long Item, long Y, long X) Impulse(long slot, int u)
+        {
+            var (item, cy, cx) = Centre(slot);
+            return (item, g.P0Y + ((cy - g.Q0Y) * g.StrideY) + (u / g.StrideX), g.P0X + ((cx - g.Q0X) * g.StrideX) + (u % g.StrideX));
+        }
+
+        long Tile(int s, int u) => ((long)u * nS) + s;
+        long linearSlot = tiles;
+        long TranslationSlot(int u) => tiles + 1 + u;
+
+        var random = new Random(options.Seed);
+        float[] mix = Enumerable.Range(0, nS).Select(_ => (float)((2 * random.NextDouble()) - 1)).ToArray();
+        float[] all = probeMix.data<float>().ToArray();
+        long plane = haP * waP;
+        var at = new List<long>((int)(tiles + nS + (phases * g.CA)));
+        var values = new List<float>(at.Capacity);
+        bool inside = true;
+        void Put(long channel, (long Item, long Y, long X) p, float value)
+        {
+            inside &= p.Y >= 0 && p.Y < haP && p.X >= 0 && p.X < waP;
+            at.Add((((p.Item * g.CA) + channel) * plane) + (p.Y * waP) + p.X);
+            values.Add(value);
+        }
+
+        for (int u = 0; u < phases; u++)
+        {
+            for (int s = 0; s < nS; s++)
+            {
+                Put(g.Sources[s], Impulse(Tile(s, u), u), 1f);
+            }
+
+            for (long c = 0; c < g.CA; c++)
+            {
+                Put(c, Impulse(TranslationSlot(u), u), all[c]);
+            }
+        }
+
+        for (int s = 0; s < nS; s++)
+        {
+            Put(g.Sources[s], Impulse(linearSlot, 0), mix[s]);
+        }
+
+        if (!inside)
+        {
+            return null;
+        }
+
+        Tensor source = zeros(batch * g.CA * plane);
+        source.index_put_(tensor(values.ToArray()), tensor(at.ToArray()));
+        source = source.reshape(batch, g.CA, haP, waP);
+        Tensor output;
         try
         {
-            using var scope = NewDisposeScope();
-            Tensor zero = zeros(1, g.CA, ha, wa);
-            b = path.RunOnZeros(inputShape, 1, real => Impulses(real, zero, sourceLayer, sameSize: false), keepGraph: false).shape;
+            output = path.RunOnZeros(inputShape, batch, real => Impulses(real, source, sourceLayer, sameSize: false), keepGraph: false);
         }
         catch (Exception e) when (e is not CircuitsException)
         {
+            return null; // the model does not accept this map size (e.g. a concatenation with something that bypasses the source)
+        }
+
+        long cb = output.shape[1];
+        if (output.dim() != 4 || output.shape[0] != batch || output.shape[2] != hbP || output.shape[3] != wbP)
+        {
             return null;
         }
 
-        long q0y = b[2] / 2, q0x = b[3] / 2;
-        long p0y = g.P0Y - (g.StrideY * (g.Q0Y - q0y)), p0x = g.P0X - (g.StrideX * (g.Q0X - q0x));
-        bool fits = p0y - r >= 0 && p0y + Math.Max(r, g.StrideY - 1) < ha && p0x - r >= 0 && p0x + Math.Max(r, g.StrideX - 1) < wa
-            && q0y - needY >= 0 && q0y + needY < b[2] && q0x - needX >= 0 && q0x + needX < b[3];
-        return fits ? g with { HA = ha, WA = wa, HB = b[2], WB = b[3], Q0Y = q0y, Q0X = q0x, P0Y = p0y, P0X = p0x } : null;
+        // All reads are gathers of rows from the output laid out as (item, y, x) x channel, minus the zero item there.
+        Tensor flat = output.to(ScalarType.Float32).cpu().permute(0, 2, 3, 1).reshape(-1, cb);
+        long Flat(long item, long y, long x) => (((item * hbP) + y) * wbP) + x;
+        Tensor Read(Tensor rows, IReadOnlyList<(long Item, long Y, long X)> positions)
+        {
+            Tensor index = tensor(positions.Select(p => Flat(p.Item, p.Y, p.X)).ToArray());
+            Tensor zero = tensor(positions.Select(p => Flat(0, p.Y, p.X)).ToArray());
+            return rows.index_select(0, index).sub(rows.index_select(0, zero));
+        }
+
+        List<(long, long, long)> Window((long Item, long Y, long X) centre)
+        {
+            var list = new List<(long, long, long)>((int)(dy * dx));
+            for (long y = -reachY; y <= reachY; y++)
+            {
+                for (long x = -reachX; x <= reachX; x++)
+                {
+                    list.Add((centre.Item, centre.Y + y, centre.X + x));
+                }
+            }
+
+            return list;
+        }
+
+        // Translation check: each phase's all-channel tile equals the caller's map's response around q0.
+        for (int u = 0; u < phases; u++)
+        {
+            Tensor packed = Read(flat, Window(Centre(TranslationSlot(u)))).t().reshape(cb, dy, dx);
+            if (!SameResponse(packed, supports[u], g, reachY, reachX))
+            {
+                return null;
+            }
+        }
+
+        // Linearity check, on a random projection of the target channels: the combination's tile equals the same
+        // combination of the single impulses' tiles.
+        var projectionRandom = new Random(options.Seed + 2);
+        Tensor projection = tensor(Enumerable.Range(0, (int)cb).Select(_ => (float)((2 * projectionRandom.NextDouble()) - 1)).ToArray());
+        Tensor projected = flat.matmul(projection).unsqueeze(1);
+        var singles = new List<(long, long, long)>(nS * (int)(dy * dx));
+        for (int s = 0; s < nS; s++)
+        {
+            singles.AddRange(Window(Centre(Tile(s, 0))));
+        }
+
+        CheckLinear(path, sourceLayer, targetLayer, Read(projected, singles).reshape(nS, -1), Read(projected, Window(Centre(linearSlot))).reshape(-1), tensor(mix));
+
+        // The kernels: offset d = u + s m of source s is read from its phase-u tile at centre - m.
+        bool allTargets = g.Targets.Count == cb && g.Targets.Select((t, i) => t == i).All(x => x);
+        Tensor rows = allTargets ? flat : flat.index_select(1, tensor(g.Targets.Select(t => (long)t).ToArray()));
+        var reads = new List<(long, long, long)>(nS * g.Crop * g.Crop);
+        for (int s = 0; s < nS; s++)
+        {
+            for (int i = 0; i < g.Crop; i++)
+            {
+                var (uy, my) = Phase(i - r, g.StrideY, 0);
+                for (int j = 0; j < g.Crop; j++)
+                {
+                    var (ux, mx) = Phase(j - r, g.StrideX, 0);
+                    var (item, cy, cx) = Centre(Tile(s, (int)((uy * g.StrideX) + ux)));
+                    reads.Add((item, cy + my, cx + mx));
+                }
+            }
+        }
+
+        method = $"packed impulses ({ky} x {kx} tiles {dy} x {dx} apart on {batch} maps of {haP} x {waP})";
+        return Read(rows, reads).t().reshape(g.Targets.Count, nS, g.Crop, g.Crop);
+    }
+
+    /// <summary>
+    /// How far (in target pixels, per axis) a response reaches from its centre: the support of the all-channel probe
+    /// around q0 over every phase, and at least the crop's reach ceil(r / stride).
+    /// </summary>
+    private static (long Y, long X) Reach(Tensor supports, Geometry g, int r)
+    {
+        using var scope = NewDisposeScope();
+        long reachY = (r + g.StrideY - 1) / g.StrideY, reachX = (r + g.StrideX - 1) / g.StrideX;
+        Tensor magnitude = supports.abs().amax(new long[] { 0, 1 });
+        double scale = magnitude.max().item<float>();
+        if (scale > 0)
+        {
+            Tensor rows = magnitude.amax(1).gt(scale * 1e-6).nonzero();
+            Tensor cols = magnitude.amax(0).gt(scale * 1e-6).nonzero();
+            reachY = Math.Max(reachY, Math.Max(g.Q0Y - rows.min().item<long>(), rows.max().item<long>() - g.Q0Y));
+            reachX = Math.Max(reachX, Math.Max(g.Q0X - cols.min().item<long>(), cols.max().item<long>() - g.Q0X));
+        }
+
+        return (reachY, reachX);
+    }
+
+    /// <summary>
+    /// True when <paramref name="moved"/> (the all-channel probe's response with the probe moved by one target pixel
+    /// per axis, in direction <paramref name="dy"/>, <paramref name="dx"/>) equals <paramref name="support"/> moved
+    /// the same way, and neither has anything where the other cannot be compared.
+    /// </summary>
+    private static bool SameShifted(Tensor moved, Tensor support, int dy, int dx)
+    {
+        using var scope = NewDisposeScope();
+        long h = support.shape[1] - 1, w = support.shape[2] - 1;
+        Tensor a = moved.narrow(1, dy > 0 ? 1 : 0, h).narrow(2, dx > 0 ? 1 : 0, w);
+        Tensor b = support.narrow(1, dy > 0 ? 0 : 1, h).narrow(2, dx > 0 ? 0 : 1, w);
+        double size = b.abs().max().item<float>();
+        double tolerance = (1e-4 * size) + 1e-7;
+        double error = a.sub(b).abs().max().item<float>();
+        double strayA = moved.abs().sum().item<float>() - a.abs().sum().item<float>();
+        double strayB = support.abs().sum().item<float>() - b.abs().sum().item<float>();
+        return error <= tolerance && strayA <= tolerance * support.shape[0] && strayB <= tolerance * support.shape[0];
     }
 
     private static Tensor AllChannelMix(long channels, int seed)
@@ -199,19 +411,23 @@ public static class ExpandedWeights
         return tensor(Enumerable.Range(0, (int)channels).Select(_ => (float)(0.5 + random.NextDouble())).ToArray());
     }
 
-    /// <summary>True when the compact map's all-channel response equals the caller's map's, aligned on q0.</summary>
-    private static bool SameResponse(Tensor compact, Geometry g, Tensor support, Geometry full)
+    /// <summary>
+    /// True when a tile's response (channels x (2 reachY + 1) x (2 reachX + 1), centred on the tile) equals the
+    /// caller's map's <paramref name="support"/> around q0, and the support has nothing outside that window.
+    /// </summary>
+    private static bool SameResponse(Tensor tile, Tensor support, Geometry g, long reachY, long reachX)
     {
         using var scope = NewDisposeScope();
-        long hy = Math.Min(g.Q0Y, full.Q0Y), hx = Math.Min(g.Q0X, full.Q0X);
-        long ly = Math.Min(g.HB - g.Q0Y, full.HB - full.Q0Y), lx = Math.Min(g.WB - g.Q0X, full.WB - full.Q0X);
-        Tensor a = compact.narrow(1, g.Q0Y - hy, hy + ly).narrow(2, g.Q0X - hx, hx + lx);
-        Tensor b = support.narrow(1, full.Q0Y - hy, hy + ly).narrow(2, full.Q0X - hx, hx + lx);
-        double error = a.sub(b).abs().max().item<float>();
+        long y0 = Math.Max(0, g.Q0Y - reachY), y1 = Math.Min(g.HB - 1, g.Q0Y + reachY);
+        long x0 = Math.Max(0, g.Q0X - reachX), x1 = Math.Min(g.WB - 1, g.Q0X + reachX);
+        Tensor b = support.narrow(1, y0, y1 - y0 + 1).narrow(2, x0, x1 - x0 + 1);
+        Tensor a = tile.narrow(1, y0 - (g.Q0Y - reachY), y1 - y0 + 1).narrow(2, x0 - (g.Q0X - reachX), x1 - x0 + 1);
         double size = b.abs().max().item<float>();
-        // Everything of the full response outside the compared window must be zero too.
+        double error = a.sub(b).abs().max().item<float>();
         double outside = support.abs().sum().item<float>() - b.abs().sum().item<float>();
-        return error <= (1e-4 * size) + 1e-7 && outside <= 1e-4 * Math.Max(size, 1e-12);
+        double stray = tile.abs().sum().item<float>() - a.abs().sum().item<float>();
+        double tolerance = (1e-4 * size) + 1e-7;
+        return error <= tolerance && outside <= tolerance && stray <= tolerance * tile.shape[0];
     }
 
     /// <summary>
@@ -228,13 +444,20 @@ public static class ExpandedWeights
         options ??= new ExpandedWeightsOptions();
         using var freeze = ModelFreeze.Apply(model);
         using var path = LinearizedPath.Attach(model, sourceLayer, targetLayer);
-        Geometry g = Geometry.Probe(path, sourceLayer, targetLayer, inputShape, options);
         using var scope = NewDisposeScope();
+        Geometry g = Geometry.Probe(path, sourceLayer, targetLayer, inputShape, options);
+        Tensor weights = Reference(path, inputShape, sourceLayer, g);
+        return Finish(sourceLayer, targetLayer, g, weights, options.Part, "autograd reference");
+    }
+
+    /// <summary>One backward pass per target channel from B[t, q0] to the whole source map, cropped around p0.</summary>
+    private static Tensor Reference(LinearizedPath path, long[] inputShape, string sourceLayer, Geometry g)
+    {
         Tensor leaf = zeros(1, g.CA, g.HA, g.WA).requires_grad_(true);
         Tensor output = path.RunOnZeros(inputShape, 1, real => Impulses(real, leaf, sourceLayer), keepGraph: true);
         int r = g.Crop / 2;
         var sourceIndex = tensor(g.Sources.Select(s => (long)s).ToArray());
-        var weights = zeros(g.Targets.Count, g.Sources.Count, g.Crop, g.Crop);
+        Tensor weights = zeros(g.Targets.Count, g.Sources.Count, g.Crop, g.Crop);
         for (int t = 0; t < g.Targets.Count; t++)
         {
             using var step = NewDisposeScope();
@@ -251,7 +474,7 @@ public static class ExpandedWeights
                 .detach().cpu();
         }
 
-        return Finish(sourceLayer, targetLayer, g, weights, options.Part);
+        return weights;
     }
 
     /// <summary>
@@ -357,7 +580,7 @@ public static class ExpandedWeights
         }
     }
 
-    private static ExpandedWeightSet Finish(string source, string target, Geometry g, Tensor weights, ExpandedWeightPart part)
+    private static ExpandedWeightSet Finish(string source, string target, Geometry g, Tensor weights, ExpandedWeightPart part, string method)
     {
         Tensor result = part switch
         {
@@ -365,7 +588,7 @@ public static class ExpandedWeights
             ExpandedWeightPart.Negative => weights.neg().clamp_min(0),
             _ => weights,
         };
-        return new ExpandedWeightSet(source, target, g.Sources, g.Targets, result.contiguous().DetachFromDisposeScope(), g.StrideY, g.StrideX);
+        return new ExpandedWeightSet(source, target, g.Sources, g.Targets, result.contiguous().DetachFromDisposeScope(), g.StrideY, g.StrideX, method);
     }
 
     /// <summary>Shapes, channels, alignment and stride of a source-target pair, validated.</summary>
@@ -374,6 +597,14 @@ public static class ExpandedWeights
         int Crop, int StrideY, int StrideX, long Q0Y, long Q0X, long P0Y, long P0X)
     {
         public static Geometry Probe(LinearizedPath path, string source, string target, long[] inputShape, ExpandedWeightsOptions options)
+        {
+            Validate(inputShape, options);
+            var (a, b) = Shapes(path, inputShape);
+            return FromShapes(path, source, target, inputShape, options, a, b);
+        }
+
+        /// <summary>Throws when the input shape, crop size or stride option cannot be used.</summary>
+        public static void Validate(long[] inputShape, ExpandedWeightsOptions options)
         {
             if (inputShape.Length == 0 || inputShape.Any(d => d <= 0))
             {
@@ -389,8 +620,11 @@ public static class ExpandedWeights
             {
                 throw new CircuitsException($"Stride {options.Stride} is not valid; expected a positive number, or null to infer it.");
             }
+        }
 
-            var (a, b) = Shapes(path, inputShape);
+        /// <summary>The geometry from the two layers' output shapes <paramref name="a"/> and <paramref name="b"/> (batch axis included).</summary>
+        public static Geometry FromShapes(LinearizedPath path, string source, string target, long[] inputShape, ExpandedWeightsOptions options, long[] a, long[] b)
+        {
             if (a.Length != 4 || b.Length != 4)
             {
                 throw new CircuitsException($"Expanded weights need spatial maps (N x C x H x W) at both layers; '{source}' gives [{string.Join(", ", a)}] and '{target}' gives [{string.Join(", ", b)}].");

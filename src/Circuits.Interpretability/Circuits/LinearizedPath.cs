@@ -223,7 +223,9 @@ internal sealed class LinearizedPath : IDisposable
     /// padding (padding not counted); adaptive max-pooling becomes adaptive average pooling; local response
     /// normalization becomes its Jacobian at zero, a scaling by k^-beta; constant padding with a non-finite
     /// value pads with 0; known linear modules run unchanged; known nonlinear modules stop the path; any other
-    /// module is checked numerically to be affine on its actual input and stops the path if it is not.
+    /// module is checked numerically to be affine on its actual input and stops the path if it is not (a module
+    /// that turns finite inputs into non-finite outputs, such as TensorFlow-style SAME padding with -inf before a
+    /// max-pool, has those values set to 0 first, as constant padding does).
     /// </summary>
     private Tensor? Linearize(string name, nn.Module<Tensor, Tensor> module, Tensor input, Tensor output)
     {
@@ -272,28 +274,34 @@ internal sealed class LinearizedPath : IDisposable
                 "Choose layers whose path avoids it.");
         }
 
+        // A module that turns finite inputs into non-finite outputs pads for a max-pool (e.g. TensorFlow-style SAME
+        // padding with -inf): like ConstantPad*, its non-finite values become 0, and the rest must be affine.
+        bool sanitize = !isfinite(output).all().item<bool>() && isfinite(input).all().item<bool>();
         if (!_verified.Contains(module))
         {
-            CheckAffine(name, type, module, input, output);
+            CheckAffine(name, type, module, input, output, sanitize);
             _verified.Add(module);
         }
 
-        return null;
+        return sanitize ? Finite(output) : null;
     }
 
-    private static void CheckAffine(string name, string type, nn.Module<Tensor, Tensor> module, Tensor input, Tensor output)
+    private static Tensor Finite(Tensor t) => where(isfinite(t), t, zeros_like(t));
+
+    private static void CheckAffine(string name, string type, nn.Module<Tensor, Tensor> module, Tensor input, Tensor output, bool sanitize)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        Tensor y = output.detach();
-        Tensor y0 = module.forward(zeros_like(input));
-        Tensor yNeg = module.forward(input.neg());
-        Tensor y2 = module.forward(input.mul(2));
+        Func<Tensor, Tensor> clean = sanitize ? Finite : t => t;
+        Tensor y = clean(output.detach());
+        Tensor y0 = clean(module.forward(zeros_like(input)));
+        Tensor yNeg = clean(module.forward(input.neg()));
+        Tensor y2 = clean(module.forward(input.mul(2)));
         double size = y.abs().max().item<float>() + y0.abs().max().item<float>() + y2.abs().max().item<float>();
         double odd = y.add(yNeg).sub(y0.mul(2)).abs().max().item<float>();
         double scale = y2.sub(y0).sub(y.sub(y0).mul(2)).abs().max().item<float>();
         double tolerance = (1e-4 * size) + 1e-6;
-        if (odd > tolerance || scale > tolerance)
+        if (!(odd <= tolerance) || !(scale <= tolerance))
         {
             throw new NonlinearPathException(name,
                 $"Layer '{name}' ({type}) on the path is not affine (f(x) + f(-x) - 2 f(0) reaches {odd:G3}, f(2x) - f(0) - 2 (f(x) - f(0)) reaches {scale:G3}; " +

@@ -38,6 +38,7 @@ public class ExpandedWeightsTests
     {
         var model = Seeded(1, ("conv1", nn.Conv2d(3, 4, 3, padding: 1)), ("conv2", nn.Conv2d(4, 5, 3, padding: 1)));
         using var fast = ExpandedWeights.Compute(model, "input", "conv2", new long[] { 3, 11, 11 });
+        fast.Method.Should().StartWith("packed");
         Tensor composed = ExpandedWeights.ComposeConvKernels(new[] { Weight(model, "conv1"), Weight(model, "conv2") });
 
         fast.Weights.shape.Should().Equal(5, 3, 5, 5);
@@ -106,6 +107,24 @@ public class ExpandedWeightsTests
     }
 
     [Fact]
+    public void An_unknown_module_padding_with_minus_infinity_pads_with_zero_instead()
+    {
+        // TensorFlow-style SAME padding before a max-pool (the InceptionV1 model's SamePad2d) is not a ConstantPad
+        // module; its -inf values must still become 0, or they turn every response they reach into NaN.
+        var model = Seeded(7, ("conv1", nn.Conv2d(3, 4, 3, padding: 1)), ("pad", new SamePad2d(3, 2, double.NegativeInfinity)),
+            ("pool", nn.MaxPool2d(3, stride: 2)), ("conv2", nn.Conv2d(4, 3, 3, padding: 1)));
+        var options = new ExpandedWeightsOptions { CropSize = 7 };
+        using var fast = ExpandedWeights.Compute(model, "input", "conv2", new long[] { 3, 24, 24 }, options);
+        using var reference = ExpandedWeights.ComputeReference(model, "input", "conv2", new long[] { 3, 24, 24 }, options);
+
+        fast.Method.Should().StartWith("packed");
+        fast.Weights.isfinite().all().item<bool>().Should().BeTrue();
+        reference.Weights.isfinite().all().item<bool>().Should().BeTrue();
+        MaxDiff(fast.Weights, reference.Weights).Should().BeLessThan(1e-5);
+        fast.Weights.abs().sum().item<float>().Should().BeGreaterThan(0.1f);
+    }
+
+    [Fact]
     public void Strided_pooling_path_agrees_with_the_reference()
     {
         var maxModel = Seeded(6, ("conv1", nn.Conv2d(3, 4, 3, padding: 1)), ("relu", nn.ReLU()), ("pool", nn.MaxPool2d(2)), ("conv2", nn.Conv2d(4, 3, 3, padding: 1)));
@@ -116,6 +135,7 @@ public class ExpandedWeightsTests
         using var avgReference = ExpandedWeights.ComputeReference(avgModel, "input", "conv2", new long[] { 3, 20, 20 }, options);
 
         fast.Stride.Should().Be((2, 2));
+        fast.Method.Should().StartWith("packed");
         MaxDiff(fast.Weights, reference.Weights).Should().BeLessThan(1e-5);
         MaxDiff(fast.Weights, avgReference.Weights).Should().BeLessThan(1e-5);
         fast.Weights.abs().sum().item<float>().Should().BeGreaterThan(1f);
@@ -243,8 +263,95 @@ public class ExpandedWeightsTests
         using var fast = ExpandedWeights.Compute(model, "mixed3a", "mixed3b", new long[] { 256, 11, 11 });
         using var reference = ExpandedWeights.ComputeReference(model, "mixed3a", "mixed3b", new long[] { 256, 11, 11 });
 
+        fast.Method.Should().StartWith("packed");
         MaxDiff(fast.Weights, reference.Weights).Should().BeLessThan(1e-4);
         reference.Weights.abs().max().item<float>().Should().BeGreaterThan(0.01f);
+    }
+
+    [Fact]
+    [Trait("Category", "Slow")]
+    public void Inception_shaped_block_at_InceptionV1s_map_size_packs_the_impulses_and_agrees_with_the_reference()
+    {
+        var model = InceptionShapedBlock.Model(seed: 23);
+        var shape = new long[] { 256, 28, 28 };
+        var options = new ExpandedWeightsOptions { TargetChannels = Enumerable.Range(0, 480).Where(c => c % 16 == 3).ToList() };
+        using var fast = ExpandedWeights.Compute(model, "mixed3a", "mixed3b", shape, options);
+        using var reference = ExpandedWeights.ComputeReference(model, "mixed3a", "mixed3b", shape, options);
+
+        // 256 impulses + 2 check tiles, reach 2 (the 5 x 5 branch): 4 x 5 tiles 5 apart (one spare pixel around) on
+        // 13 maps, plus the zero map: 14 x 22 x 27 = 8,316 source pixels, against 258 x 28 x 28 = 202,272 unpacked.
+        fast.Method.Should().Be("packed impulses (4 x 5 tiles 5 x 5 apart on 14 maps of 22 x 27)");
+        MaxDiff(fast.Weights, reference.Weights).Should().BeLessThan(1e-4 * reference.Weights.abs().max().item<float>());
+    }
+
+    [Fact]
+    public void A_deep_stride_4_path_packs_every_phase_and_agrees_with_the_reference()
+    {
+        var model = Seeded(31, ("conv1", nn.Conv2d(3, 5, 3, padding: 1)), ("relu1", nn.ReLU()), ("pool1", nn.MaxPool2d(2)),
+            ("conv2", nn.Conv2d(5, 6, 3, padding: 1)), ("relu2", nn.ReLU()), ("pool2", nn.MaxPool2d(3, stride: 2, padding: 1)), ("conv3", nn.Conv2d(6, 4, 3, padding: 1)));
+        var options = new ExpandedWeightsOptions { CropSize = 13 };
+        var shape = new long[] { 3, 48, 48 };
+        using var fast = ExpandedWeights.Compute(model, "input", "conv3", shape, options);
+        using var reference = ExpandedWeights.ComputeReference(model, "input", "conv3", shape, options);
+
+        fast.Stride.Should().Be((4, 4));
+        fast.Method.Should().StartWith("packed");
+        MaxDiff(fast.Weights, reference.Weights).Should().BeLessThan(1e-5 + (1e-4 * reference.Weights.abs().max().item<float>()));
+        reference.Weights.abs().sum().item<float>().Should().BeGreaterThan(0.1f);
+    }
+
+    [Fact]
+    public void A_position_dependent_path_falls_back_to_the_exact_reference()
+    {
+        // Linear but not translation invariant: the packed tiles' check and the moved probe on the caller's map
+        // both fail, so reading offsets from one impulse would be wrong; the reference is used instead.
+        var model = Seeded(32, ("conv1", nn.Conv2d(3, 4, 3, padding: 1)), ("ramp", new RampOp()), ("conv2", nn.Conv2d(4, 2, 3, padding: 1)));
+        foreach (int size in new[] { 9, 15 })
+        {
+            using var fast = ExpandedWeights.Compute(model, "input", "conv2", new long[] { 3, size, size });
+            using var reference = ExpandedWeights.ComputeReference(model, "input", "conv2", new long[] { 3, size, size });
+
+            fast.Method.Should().Be("autograd reference (the path is not translation invariant)");
+            MaxDiff(fast.Weights, reference.Weights).Should().BeLessThan(1e-5);
+        }
+    }
+
+    [Fact]
+    public void A_path_whose_model_rejects_another_map_size_falls_back_and_agrees_with_the_reference()
+    {
+        var model = nn.Sequential(("block", new SkipBlock()));
+        SmallConvNet.InitializeWeights(model, 33);
+        using var fast = ExpandedWeights.Compute(model, "block.conv1", "block", new long[] { 3, 13, 13 });
+        using var reference = ExpandedWeights.ComputeReference(model, "block.conv1", "block", new long[] { 3, 13, 13 });
+
+        fast.Method.Should().Be("impulses on the caller's map");
+        MaxDiff(fast.Weights, reference.Weights).Should().BeLessThan(1e-5);
+        reference.Weights.abs().sum().item<float>().Should().BeGreaterThan(0.1f);
+    }
+
+    /// <summary>Multiplies each row by a weight that grows down the map: linear, not translation invariant.</summary>
+    private sealed class RampOp : nn.Module<Tensor, Tensor>
+    {
+        public RampOp() : base(nameof(RampOp))
+        {
+        }
+
+        public override Tensor forward(Tensor x) => x.mul(linspace(0.5, 2.0, x.shape[2]).reshape(1, 1, -1, 1));
+    }
+
+    /// <summary>conv2(conv1(x)) + skip(x): the skip bypasses conv1, so conv1's output must keep x's map size.</summary>
+    private sealed class SkipBlock : nn.Module<Tensor, Tensor>
+    {
+        private readonly Conv2d conv1 = nn.Conv2d(3, 4, 3, padding: 1);
+        private readonly Conv2d conv2 = nn.Conv2d(4, 2, 3, padding: 1);
+        private readonly Conv2d skip = nn.Conv2d(3, 2, 1);
+
+        public SkipBlock() : base(nameof(SkipBlock))
+        {
+            RegisterComponents();
+        }
+
+        public override Tensor forward(Tensor x) => conv2.call(conv1.call(x)).add(skip.call(x));
     }
 
     /// <summary>y = 3x + 1: affine, not in any list of known modules.</summary>

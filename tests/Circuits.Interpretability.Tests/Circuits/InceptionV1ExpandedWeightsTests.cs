@@ -20,6 +20,25 @@ public class InceptionV1ExpandedWeightsTests
         using var reference = ExpandedWeights.ComputeReference(model, "mixed3a", "mixed3b", input, options);
 
         fast.Weights.shape.Should().Equal(8, 256, 5, 5);
+        fast.Method.Should().StartWith("packed impulses");
+        double scale = reference.Weights.abs().max().item<float>();
+        scale.Should().BeGreaterThan(0);
+        (fast.Weights - reference.Weights).abs().max().item<float>().Should().BeLessThan((float)(1e-4 * scale));
+    }
+
+    [Fact]
+    [Trait("Category", "Slow")]
+    public void Mixed3b_to_mixed4a_across_the_stride_2_max_pool_packs_every_phase_and_agrees_with_the_reference()
+    {
+        using var model = new InceptionV1(seed: 5);
+        var options = new ExpandedWeightsOptions { TargetChannels = new[] { 0, 97, 300, 507 }, SourceChannels = Enumerable.Range(0, 480).Where(c => c % 4 == 1).ToList(), CropSize = 7 };
+        long[] input = { 3, 224, 224 };
+
+        using var fast = ExpandedWeights.Compute(model, "mixed3b", "mixed4a", input, options);
+        using var reference = ExpandedWeights.ComputeReference(model, "mixed3b", "mixed4a", input, options);
+
+        fast.Stride.Should().Be((2, 2));
+        fast.Method.Should().StartWith("packed impulses");
         double scale = reference.Weights.abs().max().item<float>();
         scale.Should().BeGreaterThan(0);
         (fast.Weights - reference.Weights).abs().max().item<float>().Should().BeLessThan((float)(1e-4 * scale));
