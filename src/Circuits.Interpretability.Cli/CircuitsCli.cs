@@ -5,7 +5,7 @@ using Circuits.Interpretability.Hooks;
 namespace Circuits.Interpretability.Cli;
 
 /// <summary>
-/// The <c>circuits</c> command-line tool. Verbs: <c>layers</c>, <c>render</c>, <c>circuit</c>, <c>tuning</c>. Every verb takes <c>--json</c> for machine-readable output; errors go to standard error
+/// The <c>circuits</c> command-line tool. Verbs: <c>layers</c>, <c>render</c>, <c>circuit</c>, <c>tuning</c>, <c>examples</c>, <c>report</c>. Every verb takes <c>--json</c> for machine-readable output; errors go to standard error
 /// with the exit codes of <see cref="ExitCodes"/>.
 /// </summary>
 public static class CircuitsCli
@@ -41,6 +41,8 @@ public static class CircuitsCli
         root.Add(RenderCommand.Create(output, error ?? TextWriter.Null));
         root.Add(AnalysisCommands.Circuit(output));
         root.Add(AnalysisCommands.Tuning(output));
+        root.Add(ExamplesCommand.Create(output, error ?? TextWriter.Null));
+        root.Add(ReportCommand.Create(output, error ?? TextWriter.Null));
         return root;
     }
 

@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Text.Json;
 using Circuits.Interpretability.Hooks;
 using Circuits.Interpretability.Rendering;
-using Spectre.Console;
 
 namespace Circuits.Interpretability.Cli;
 
@@ -174,57 +173,8 @@ internal static class RenderCommand
         }
     }
 
-    /// <summary>Runs <paramref name="work"/> with a Spectre.Console progress bar on an interactive terminal, plain lines otherwise.</summary>
-    private static T WithProgress<T>(TextWriter error, bool json, IReadOnlyList<CatalogBatch> batches, int steps, Func<IProgress<CatalogProgress>, T> work)
-    {
-        bool interactive = ReferenceEquals(error, Console.Error) && !Console.IsErrorRedirected && !json;
-        if (!interactive)
-        {
-            return work(new LineProgress(json ? TextWriter.Null : error));
-        }
-
-        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
-        T result = default!;
-        console.Progress()
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
-            .Start(context =>
-            {
-                var task = context.AddTask("rendering", maxValue: Math.Max(1, batches.Count * steps));
-                result = work(new SpectreProgress(task, steps));
-            });
-        return result;
-    }
-
-    private sealed class SpectreProgress : IProgress<CatalogProgress>
-    {
-        private readonly ProgressTask _task;
-        private readonly int _steps;
-
-        public SpectreProgress(ProgressTask task, int steps)
-        {
-            _task = task;
-            _steps = steps;
-        }
-
-        public void Report(CatalogProgress value)
-        {
-            _task.Description = $"{Markup.Escape(value.Layer)} (batch {Math.Min(value.BatchesDone + 1, value.Batches)}/{value.Batches})";
-            _task.Value = (value.BatchesDone * (double)_steps) + value.Step;
-        }
-    }
-
-    private sealed class LineProgress : IProgress<CatalogProgress>
-    {
-        private readonly TextWriter _writer;
-
-        public LineProgress(TextWriter writer) => _writer = writer;
-
-        public void Report(CatalogProgress value)
-        {
-            if (value.Step == 0)
-            {
-                _writer.WriteLine($"batch {value.BatchesDone}/{value.Batches} done ({value.Layer})");
-            }
-        }
-    }
+    /// <summary>Runs <paramref name="work"/> with a progress bar over every batch's steps (see <see cref="CliProgress"/>).</summary>
+    private static T WithProgress<T>(TextWriter error, bool json, IReadOnlyList<CatalogBatch> batches, int steps, Func<IProgress<CatalogProgress>, T> work) =>
+        CliProgress.Run(error, json, "rendering", batches.Count * (double)steps, update => work(new CliProgress.Forward<CatalogProgress>(value =>
+            update((value.BatchesDone * (double)steps) + value.Step, $"rendering {value.Layer} (batch {Math.Min(value.BatchesDone + 1, value.Batches)}/{value.Batches})"))));
 }
