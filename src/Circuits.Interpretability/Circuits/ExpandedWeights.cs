@@ -102,73 +102,117 @@ public static class ExpandedWeights
     }
 
     /// <summary>
-    /// The fallback: one forward pass on the caller's map with one impulse per batch item (one per source channel
-    /// and stride phase), a zero item for the biases, a random combination that checks linearity, and the
-    /// all-channel probe moved by one target pixel, whose response must be <paramref name="support"/> moved the
-    /// same way (translation invariance, which reading offsets from one impulse relies on). Null when it is not.
+    /// The fallback: forward passes on the caller's map with one impulse per batch item (one per source channel and
+    /// stride phase), in chunks of at most <see cref="ExpandedWeightsOptions.ChunkElements"/> source elements, each with its own zero item
+    /// for the biases (so rounding cancels exactly). The last chunk also carries a random combination that checks
+    /// linearity (on a random projection of the target channels) and the all-channel probe moved by one target
+    /// pixel, whose response must be <paramref name="support"/> moved the same way (translation invariance, which
+    /// reading offsets from one impulse relies on). Null when it is not.
     /// </summary>
     private static Tensor? Impulse(LinearizedPath path, long[] inputShape, string sourceLayer, string targetLayer, Geometry g, ExpandedWeightsOptions options, Tensor support)
     {
         int phases = g.StrideY * g.StrideX;
         int nS = g.Sources.Count;
-        long batch = 3 + ((long)phases * nS);
-        long combo = batch - 2, shifted = batch - 1;
+        long singles = (long)phases * nS;
         long plane = g.HA * g.WA;
         long itemSize = g.CA * plane;
-        var impulses = new float[batch * itemSize];
+        long chunk = Math.Max(1, (options.ChunkElements / itemSize) - 3);
         var random = new Random(options.Seed);
-        var mix = new float[nS];
-        for (int u = 0; u < phases; u++)
-        {
-            long y = g.P0Y + (u / g.StrideX);
-            long x = g.P0X + (u % g.StrideX);
-            for (int s = 0; s < nS; s++)
-            {
-                long offset = (g.Sources[s] * plane) + (y * g.WA) + x;
-                impulses[((1 + ((long)u * nS) + s) * itemSize) + offset] = 1f;
-                if (u == 0)
-                {
-                    mix[s] = (float)((2 * random.NextDouble()) - 1);
-                    impulses[(combo * itemSize) + offset] = mix[s];
-                }
-            }
-        }
+        float[] mix = Enumerable.Range(0, nS).Select(_ => (float)((2 * random.NextDouble()) - 1)).ToArray();
+        var projectionRandom = new Random(options.Seed + 2);
+        Tensor projection = tensor(Enumerable.Range(0, (int)support.shape[0]).Select(_ => (float)((2 * projectionRandom.NextDouble()) - 1)).ToArray());
 
         // One target pixel down and right (or up and left when that does not fit): s source pixels.
         int shiftY = g.P0Y + g.StrideY < g.HA && g.Q0Y + 1 < g.HB ? 1 : -1, shiftX = g.P0X + g.StrideX < g.WA && g.Q0X + 1 < g.WB ? 1 : -1;
-        float[] probeMix = AllChannelMix(g.CA, options.Seed).data<float>().ToArray();
         long movedY = g.P0Y + (shiftY * g.StrideY), movedX = g.P0X + (shiftX * g.StrideX);
         bool canMove = movedY >= 0 && movedY < g.HA && movedX >= 0 && movedX < g.WA && g.HB > 1 && g.WB > 1;
-        for (long c = 0; c < g.CA && canMove; c++)
-        {
-            impulses[(shifted * itemSize) + (c * plane) + ((g.P0Y + (shiftY * g.StrideY)) * g.WA) + g.P0X + (shiftX * g.StrideX)] = probeMix[c];
-        }
-
-        Tensor source = tensor(impulses).reshape(batch, g.CA, g.HA, g.WA);
-        Tensor output = path.RunOnZeros(inputShape, batch, real => Impulses(real, source, sourceLayer), keepGraph: false);
-        Tensor response = output.sub(output.narrow(0, 0, 1)).to(ScalarType.Float32).cpu();
-        Tensor single = response.narrow(0, 1, (long)phases * nS);
-        CheckLinear(path, sourceLayer, targetLayer, single.narrow(0, 0, nS), response[combo], tensor(mix));
-        if (canMove && !SameShifted(response[shifted], support, shiftY, shiftX))
-        {
-            return null;
-        }
+        float[] probeMix = AllChannelMix(g.CA, options.Seed).data<float>().ToArray();
 
         var targetIndex = tensor(g.Targets.Select(t => (long)t).ToArray());
-        Tensor selected = single.index_select(1, targetIndex).reshape(g.StrideY, g.StrideX, nS, g.Targets.Count, g.HB, g.WB);
         var weights = zeros(g.Targets.Count, nS, g.Crop, g.Crop);
+        Tensor projectedSingles = zeros(nS, g.HB * g.WB);
+        Tensor? projectedCombo = null, moved = null;
         int r = g.Crop / 2;
-        for (int i = 0; i < g.Crop; i++)
+        for (long first = 0; first < singles; first += chunk)
         {
-            var (uy, qy) = Phase(i - r, g.StrideY, g.Q0Y);
-            for (int j = 0; j < g.Crop; j++)
+            using var step = NewDisposeScope();
+            long count = Math.Min(chunk, singles - first);
+            bool last = first + count == singles;
+            long batch = 1 + count + (last ? 2 : 0);
+            var at = new List<long>((int)count + (last ? nS + (int)g.CA : 0));
+            var values = new List<float>(at.Capacity);
+            void Put(long item, long channel, long y, long x, float value)
             {
-                var (ux, qx) = Phase(j - r, g.StrideX, g.Q0X);
-                weights[TensorIndex.Colon, TensorIndex.Colon, i, j] = selected[uy, ux, TensorIndex.Colon, TensorIndex.Colon, qy, qx].t();
+                at.Add((item * itemSize) + (channel * plane) + (y * g.WA) + x);
+                values.Add(value);
+            }
+
+            for (long k = 0; k < count; k++)
+            {
+                long t = first + k;
+                int u = (int)(t / nS), s = (int)(t % nS);
+                Put(1 + k, g.Sources[s], g.P0Y + (u / g.StrideX), g.P0X + (u % g.StrideX), 1f);
+            }
+
+            if (last)
+            {
+                for (int s = 0; s < nS; s++)
+                {
+                    Put(batch - 2, g.Sources[s], g.P0Y, g.P0X, mix[s]);
+                }
+
+                for (long c = 0; c < g.CA && canMove; c++)
+                {
+                    Put(batch - 1, c, movedY, movedX, probeMix[c]);
+                }
+            }
+
+            Tensor source = zeros(batch * itemSize);
+            source.index_put_(tensor(values.ToArray()), tensor(at.ToArray()));
+            source = source.reshape(batch, g.CA, g.HA, g.WA);
+            Tensor output = path.RunOnZeros(inputShape, batch, real => Impulses(real, source, sourceLayer), keepGraph: false);
+            Tensor response = output.narrow(0, 1, batch - 1).sub(output.narrow(0, 0, 1)).to(ScalarType.Float32).cpu();
+            long cb = response.shape[1];
+            Tensor Project(Tensor items) => projection.unsqueeze(0).matmul(items.reshape(items.shape[0], cb, -1)).squeeze(1);
+
+            // The kernels: singles are ordered phase-major, so this chunk's items of phase u are sources [sa, sb).
+            Tensor selected = response.narrow(0, 0, count).index_select(1, targetIndex);
+            for (int u = (int)(first / nS); u <= (int)((first + count - 1) / nS); u++)
+            {
+                long sa = Math.Max(first, (long)u * nS) - ((long)u * nS), sb = Math.Min(first + count, (long)(u + 1) * nS) - ((long)u * nS);
+                Tensor items = selected.narrow(0, ((long)u * nS) + sa - first, sb - sa);
+                if (u == 0)
+                {
+                    projectedSingles.narrow(0, sa, sb - sa).copy_(Project(response.narrow(0, sa - first, sb - sa)));
+                }
+
+                for (int i = 0; i < g.Crop; i++)
+                {
+                    var (uy, qy) = Phase(i - r, g.StrideY, g.Q0Y);
+                    for (int j = 0; j < g.Crop; j++)
+                    {
+                        var (ux, qx) = Phase(j - r, g.StrideX, g.Q0X);
+                        if ((uy * g.StrideX) + ux == u)
+                        {
+                            weights.narrow(1, sa, sb - sa)[TensorIndex.Colon, TensorIndex.Colon, i, j] = items[TensorIndex.Colon, TensorIndex.Colon, qy, qx].t();
+                        }
+                    }
+                }
+            }
+
+            if (last)
+            {
+                projectedCombo = Project(response.narrow(0, count, 1)).squeeze(0).DetachFromDisposeScope();
+                moved = response[count + 1].DetachFromDisposeScope();
             }
         }
 
-        return weights;
+        using (projectedCombo)
+        using (moved)
+        {
+            CheckLinear(path, sourceLayer, targetLayer, projectedSingles, projectedCombo!, tensor(mix));
+            return canMove && !SameShifted(moved!, support, shiftY, shiftX) ? null : weights;
+        }
     }
 
     /// <summary>

@@ -26,4 +26,7 @@ public sealed record ExpandedWeightsOptions
 
     /// <summary>Seed of the random combination of impulses used to check that the path is linear.</summary>
     public int Seed { get; init; }
+
+    /// <summary>Source elements per forward pass when impulses go one per item through the caller's map (64 MB of float32); larger batches run in chunks. Internal: tests lower it.</summary>
+    internal long ChunkElements { get; init; } = 16L << 20;
 }

@@ -308,7 +308,8 @@ public class ExpandedWeightsTests
         var model = Seeded(32, ("conv1", nn.Conv2d(3, 4, 3, padding: 1)), ("ramp", new RampOp()), ("conv2", nn.Conv2d(4, 2, 3, padding: 1)));
         foreach (int size in new[] { 9, 15 })
         {
-            using var fast = ExpandedWeights.Compute(model, "input", "conv2", new long[] { 3, size, size });
+            // Small chunks: the caller's-map pass runs as several forward passes, each with its own zero item.
+            using var fast = ExpandedWeights.Compute(model, "input", "conv2", new long[] { 3, size, size }, new ExpandedWeightsOptions { ChunkElements = 2 * 3 * size * size });
             using var reference = ExpandedWeights.ComputeReference(model, "input", "conv2", new long[] { 3, size, size });
 
             fast.Method.Should().Be("autograd reference (the path is not translation invariant)");
@@ -326,6 +327,14 @@ public class ExpandedWeightsTests
 
         fast.Method.Should().Be("impulses on the caller's map");
         MaxDiff(fast.Weights, reference.Weights).Should().BeLessThan(1e-5);
+
+        // In chunks of 1 to 3 impulses (each with its own zero item): the same weights.
+        foreach (long items in new[] { 4, 5, 6 })
+        {
+            using var chunked = ExpandedWeights.Compute(model, "block.conv1", "block", new long[] { 3, 13, 13 }, new ExpandedWeightsOptions { ChunkElements = items * 4 * 13 * 13 });
+            chunked.Method.Should().Be("impulses on the caller's map");
+            MaxDiff(chunked.Weights, reference.Weights).Should().BeLessThan(1e-5);
+        }
         reference.Weights.abs().sum().item<float>().Should().BeGreaterThan(0.1f);
     }
 
