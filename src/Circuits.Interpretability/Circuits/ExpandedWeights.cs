@@ -238,8 +238,15 @@ public static class ExpandedWeights
 
         // Global slots: the impulse tiles (u * nS + s), then the linearity tile, then one translation tile per
         // phase; item 0 is the zero source. The grid of ky x kx tiles per map that needs the fewest source pixels.
+        // Maps run in chunks of at most options.ChunkElements source elements, each chunk with its own zero map.
         long slots = tiles + 1 + phases;
-        long bestCost = (tiles + 3) * g.HA * g.WA;
+        long Chunked(long maps, long mapPixels)
+        {
+            long perChunk = Math.Max(1, (options.ChunkElements / Math.Max(1, g.CA * mapPixels)) - 1);
+            return (maps + ((maps + perChunk - 1) / perChunk)) * mapPixels;
+        }
+
+        long bestCost = Chunked(tiles + 2, g.HA * g.WA);
         int ky = 0, kx = 0;
         int kLimit = (int)Math.Min(64, slots);
         for (int y = 1; y <= kLimit; y++)
@@ -248,8 +255,8 @@ public static class ExpandedWeights
             {
                 long hb = (2 * margin) + (y * dy), wb = (2 * margin) + (x * dx);
                 long ha = g.HA + ((hb - g.HB) * g.StrideY), wa = g.WA + ((wb - g.WB) * g.StrideX);
-                long count = 1 + ((slots + ((long)y * x) - 1) / ((long)y * x));
-                long cost = ha > 0 && wa > 0 ? count * ha * wa : long.MaxValue;
+                long count = (slots + ((long)y * x) - 1) / ((long)y * x);
+                long cost = ha > 0 && wa > 0 ? Chunked(count, ha * wa) : long.MaxValue;
                 if (cost < bestCost)
                 {
                     (bestCost, ky, kx) = (cost, y, x);
@@ -288,16 +295,10 @@ public static class ExpandedWeights
         float[] mix = Enumerable.Range(0, nS).Select(_ => (float)((2 * random.NextDouble()) - 1)).ToArray();
         float[] all = probeMix.data<float>().ToArray();
         long plane = haP * waP;
-        var at = new List<long>((int)(tiles + nS + (phases * g.CA)));
-        var values = new List<float>(at.Capacity);
-        bool inside = true;
-        void Put(long channel, (long Item, long Y, long X) p, float value)
-        {
-            inside &= p.Y >= 0 && p.Y < haP && p.X >= 0 && p.X < waP;
-            at.Add((((p.Item * g.CA) + channel) * plane) + (p.Y * waP) + p.X);
-            values.Add(value);
-        }
 
+        // What goes into the maps: (map, channel, y, x, value), in map order.
+        var entries = new List<(long Item, long Channel, long Y, long X, float Value)>((int)(tiles + nS + (phases * g.CA)));
+        void Put(long channel, (long Item, long Y, long X) p, float value) => entries.Add((p.Item, channel, p.Y, p.X, value));
         for (int u = 0; u < phases; u++)
         {
             for (int s = 0; s < nS; s++)
@@ -316,41 +317,16 @@ public static class ExpandedWeights
             Put(g.Sources[s], Impulse(linearSlot, 0), mix[s]);
         }
 
-        if (!inside)
+        if (entries.Any(e => e.Y < 0 || e.Y >= haP || e.X < 0 || e.X >= waP))
         {
             return null;
         }
 
-        Tensor source = zeros(batch * g.CA * plane);
-        source.index_put_(tensor(values.ToArray()), tensor(at.ToArray()));
-        source = source.reshape(batch, g.CA, haP, waP);
-        Tensor output;
-        try
-        {
-            output = path.RunOnZeros(inputShape, batch, real => Impulses(real, source, sourceLayer, sameSize: false), keepGraph: false);
-        }
-        catch (Exception e) when (e is not CircuitsException)
-        {
-            return null; // the model does not accept this map size (e.g. a concatenation with something that bypasses the source)
-        }
+        entries.Sort((a, b) => a.Item.CompareTo(b.Item));
 
-        long cb = output.shape[1];
-        if (output.dim() != 4 || output.shape[0] != batch || output.shape[2] != hbP || output.shape[3] != wbP)
-        {
-            return null;
-        }
-
-        // All reads are gathers of rows from the output laid out as (item, y, x) x channel, minus the zero item there.
-        Tensor flat = output.to(ScalarType.Float32).cpu().permute(0, 2, 3, 1).reshape(-1, cb);
-        long Flat(long item, long y, long x) => (((item * hbP) + y) * wbP) + x;
-        Tensor Read(Tensor rows, IReadOnlyList<(long Item, long Y, long X)> positions)
-        {
-            Tensor index = tensor(positions.Select(p => Flat(p.Item, p.Y, p.X)).ToArray());
-            Tensor zero = tensor(positions.Select(p => Flat(0, p.Y, p.X)).ToArray());
-            return rows.index_select(0, index).sub(rows.index_select(0, zero));
-        }
-
-        List<(long, long, long)> Window((long Item, long Y, long X) centre)
+        // What is read back: whole rows of target channels for the kernels and the translation check, and their
+        // projection on a random direction for the linearity check.
+        List<(long Item, long Y, long X)> Window((long Item, long Y, long X) centre)
         {
             var list = new List<(long, long, long)>((int)(dy * dx));
             for (long y = -reachY; y <= reachY; y++)
@@ -364,33 +340,7 @@ public static class ExpandedWeights
             return list;
         }
 
-        // Translation check: each phase's all-channel tile equals the caller's map's response around q0.
-        for (int u = 0; u < phases; u++)
-        {
-            Tensor packed = Read(flat, Window(Centre(TranslationSlot(u)))).t().reshape(cb, dy, dx);
-            if (!SameResponse(packed, supports[u], g, reachY, reachX))
-            {
-                return null;
-            }
-        }
-
-        // Linearity check, on a random projection of the target channels: the combination's tile equals the same
-        // combination of the single impulses' tiles.
-        var projectionRandom = new Random(options.Seed + 2);
-        Tensor projection = tensor(Enumerable.Range(0, (int)cb).Select(_ => (float)((2 * projectionRandom.NextDouble()) - 1)).ToArray());
-        Tensor projected = flat.matmul(projection).unsqueeze(1);
-        var singles = new List<(long, long, long)>(nS * (int)(dy * dx));
-        for (int s = 0; s < nS; s++)
-        {
-            singles.AddRange(Window(Centre(Tile(s, 0))));
-        }
-
-        CheckLinear(path, sourceLayer, targetLayer, Read(projected, singles).reshape(nS, -1), Read(projected, Window(Centre(linearSlot))).reshape(-1), tensor(mix));
-
-        // The kernels: offset d = u + s m of source s is read from its phase-u tile at centre - m.
-        bool allTargets = g.Targets.Count == cb && g.Targets.Select((t, i) => t == i).All(x => x);
-        Tensor rows = allTargets ? flat : flat.index_select(1, tensor(g.Targets.Select(t => (long)t).ToArray()));
-        var reads = new List<(long, long, long)>(nS * g.Crop * g.Crop);
+        var rowReads = new List<(long Item, long Y, long X)>();
         for (int s = 0; s < nS; s++)
         {
             for (int i = 0; i < g.Crop; i++)
@@ -398,15 +348,109 @@ public static class ExpandedWeights
                 var (uy, my) = Phase(i - r, g.StrideY, 0);
                 for (int j = 0; j < g.Crop; j++)
                 {
+                    // Offset d = u + s m of source s is read from its phase-u tile at centre - m.
                     var (ux, mx) = Phase(j - r, g.StrideX, 0);
                     var (item, cy, cx) = Centre(Tile(s, (int)((uy * g.StrideX) + ux)));
-                    reads.Add((item, cy + my, cx + mx));
+                    rowReads.Add((item, cy + my, cx + mx));
                 }
             }
         }
 
-        method = $"packed impulses ({ky} x {kx} tiles {dy} x {dx} apart on {batch} maps of {haP} x {waP})";
-        return Read(rows, reads).t().reshape(g.Targets.Count, nS, g.Crop, g.Crop);
+        int kernelReads = rowReads.Count;
+        for (int u = 0; u < phases; u++)
+        {
+            rowReads.AddRange(Window(Centre(TranslationSlot(u))));
+        }
+
+        var projectedReads = new List<(long Item, long Y, long X)>();
+        for (int s = 0; s < nS; s++)
+        {
+            projectedReads.AddRange(Window(Centre(Tile(s, 0))));
+        }
+
+        projectedReads.AddRange(Window(Centre(linearSlot)));
+        long cb = supports.shape[1];
+        var projectionRandom = new Random(options.Seed + 2);
+        Tensor projection = tensor(Enumerable.Range(0, (int)cb).Select(_ => (float)((2 * projectionRandom.NextDouble()) - 1)).ToArray());
+        Tensor rows = zeros(rowReads.Count, cb);
+        Tensor projected = zeros(projectedReads.Count);
+
+        long maps = batch - 1;
+        long perChunk = Math.Max(1, (options.ChunkElements / (g.CA * plane)) - 1);
+        int next = 0;
+        for (long m0 = 1; m0 <= maps; m0 += perChunk)
+        {
+            using var step = NewDisposeScope();
+            long m1 = Math.Min(maps + 1, m0 + perChunk);
+            long chunkBatch = 1 + (m1 - m0);
+            var at = new List<long>();
+            var values = new List<float>();
+            for (; next < entries.Count && entries[next].Item < m1; next++)
+            {
+                var e = entries[next];
+                at.Add(((((e.Item - m0 + 1) * g.CA) + e.Channel) * plane) + (e.Y * waP) + e.X);
+                values.Add(e.Value);
+            }
+
+            Tensor source = zeros(chunkBatch * g.CA * plane);
+            source.index_put_(tensor(values.ToArray()), tensor(at.ToArray()));
+            source = source.reshape(chunkBatch, g.CA, haP, waP);
+            Tensor output;
+            try
+            {
+                output = path.RunOnZeros(inputShape, chunkBatch, real => Impulses(real, source, sourceLayer, sameSize: false), keepGraph: false);
+            }
+            catch (Exception e) when (e is not CircuitsException)
+            {
+                return null; // the model does not accept this map size (e.g. a concatenation with something that bypasses the source)
+            }
+
+            if (output.dim() != 4 || output.shape[0] != chunkBatch || output.shape[1] != cb || output.shape[2] != hbP || output.shape[3] != wbP)
+            {
+                return null;
+            }
+
+            // Rows of (map, y, x) x channel, minus the chunk's zero map at the same place, into the reads of this chunk.
+            Tensor flat = output.to(ScalarType.Float32).cpu().permute(0, 2, 3, 1).reshape(-1, cb);
+            Tensor Take(IReadOnlyList<(long Item, long Y, long X)> reads, out Tensor destination)
+            {
+                var mine = Enumerable.Range(0, reads.Count).Where(k => reads[k].Item >= m0 && reads[k].Item < m1).ToArray();
+                destination = tensor(mine.Select(k => (long)k).ToArray());
+                Tensor index = tensor(mine.Select(k => ((((reads[k].Item - m0 + 1) * hbP) + reads[k].Y) * wbP) + reads[k].X).ToArray());
+                Tensor zero = tensor(mine.Select(k => (reads[k].Y * wbP) + reads[k].X).ToArray());
+                return flat.index_select(0, index).sub(flat.index_select(0, zero));
+            }
+
+            Tensor taken = Take(rowReads, out Tensor rowDestination);
+            rows.index_copy_(0, rowDestination, taken);
+            Tensor takenProjected = Take(projectedReads, out Tensor projectedDestination).matmul(projection);
+            projected.index_copy_(0, projectedDestination, takenProjected);
+        }
+
+        // Translation check: each phase's all-channel tile equals the caller's map's response around q0.
+        long win = dy * dx;
+        for (int u = 0; u < phases; u++)
+        {
+            Tensor packed = rows.narrow(0, kernelReads + (u * win), win).t().reshape(cb, dy, dx);
+            if (!SameResponse(packed, supports[u], g, reachY, reachX))
+            {
+                return null;
+            }
+        }
+
+        // Linearity check: the combination's tile equals the same combination of the single impulses' tiles.
+        CheckLinear(path, sourceLayer, targetLayer, projected.narrow(0, 0, nS * win).reshape(nS, win), projected.narrow(0, nS * win, win), tensor(mix));
+
+        bool allTargets = g.Targets.Count == cb && g.Targets.Select((t, i) => t == i).All(x => x);
+        Tensor kernels = rows.narrow(0, 0, kernelReads);
+        if (!allTargets)
+        {
+            kernels = kernels.index_select(1, tensor(g.Targets.Select(t => (long)t).ToArray()));
+        }
+
+        long chunks = (maps + perChunk - 1) / perChunk;
+        method = $"packed impulses ({ky} x {kx} tiles {dy} x {dx} apart on {maps} maps of {haP} x {waP}{(chunks > 1 ? $", in {chunks} passes" : string.Empty)})";
+        return kernels.t().reshape(g.Targets.Count, nS, g.Crop, g.Crop);
     }
 
     /// <summary>

@@ -280,7 +280,12 @@ public class ExpandedWeightsTests
 
         // 256 impulses + 2 check tiles, reach 2 (the 5 x 5 branch): 4 x 5 tiles 5 apart (one spare pixel around) on
         // 13 maps, plus the zero map: 14 x 22 x 27 = 8,316 source pixels, against 258 x 28 x 28 = 202,272 unpacked.
-        fast.Method.Should().Be("packed impulses (4 x 5 tiles 5 x 5 apart on 14 maps of 22 x 27)");
+        fast.Method.Should().Be("packed impulses (4 x 5 tiles 5 x 5 apart on 13 maps of 22 x 27)");
+
+        // In bounded-memory chunks (each with its own zero map): the same weights.
+        using var chunked = ExpandedWeights.Compute(model, "mixed3a", "mixed3b", shape, options with { ChunkElements = 5 * 256 * 22 * 27 });
+        chunked.Method.Should().EndWith("in 4 passes)");
+        MaxDiff(chunked.Weights, reference.Weights).Should().BeLessThan(1e-4 * reference.Weights.abs().max().item<float>());
         MaxDiff(fast.Weights, reference.Weights).Should().BeLessThan(1e-4 * reference.Weights.abs().max().item<float>());
     }
 
