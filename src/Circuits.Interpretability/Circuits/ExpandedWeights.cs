@@ -135,7 +135,7 @@ public static class ExpandedWeights
         int r = g.Crop / 2;
         for (long first = 0; first < singles; first += chunk)
         {
-            using var step = NewDisposeScope();
+            using var step = chunk >= singles ? null : NewDisposeScope();
             long count = Math.Min(chunk, singles - first);
             bool last = first + count == singles;
             long batch = 1 + count + (last ? 2 : 0);
@@ -380,7 +380,8 @@ public static class ExpandedWeights
         int next = 0;
         for (long m0 = 1; m0 <= maps; m0 += perChunk)
         {
-            using var step = NewDisposeScope();
+            // A scope per chunk bounds memory; with one chunk the caller's scope does (a nested scope costs ~20% here).
+            using var step = perChunk >= maps ? null : NewDisposeScope();
             long m1 = Math.Min(maps + 1, m0 + perChunk);
             long chunkBatch = 1 + (m1 - m0);
             var at = new List<long>();
@@ -410,20 +411,29 @@ public static class ExpandedWeights
                 return null;
             }
 
-            // Rows of (map, y, x) x channel, minus the chunk's zero map at the same place, into the reads of this chunk.
-            Tensor flat = output.to(ScalarType.Float32).cpu().permute(0, 2, 3, 1).reshape(-1, cb);
-            Tensor Take(IReadOnlyList<(long Item, long Y, long X)> reads, out Tensor destination)
+            // Rows of (map, y, x) x channel, minus the chunk's zero map, into the reads of this chunk.
+            Tensor flat = output.narrow(0, 1, chunkBatch - 1).sub(output.narrow(0, 0, 1)).to(ScalarType.Float32).cpu().permute(0, 2, 3, 1).contiguous().view(-1, cb);
+            Tensor Take(Tensor values, IReadOnlyList<(long Item, long Y, long X)> reads, out Tensor destination)
             {
-                var mine = Enumerable.Range(0, reads.Count).Where(k => reads[k].Item >= m0 && reads[k].Item < m1).ToArray();
-                destination = tensor(mine.Select(k => (long)k).ToArray());
-                Tensor index = tensor(mine.Select(k => ((((reads[k].Item - m0 + 1) * hbP) + reads[k].Y) * wbP) + reads[k].X).ToArray());
-                Tensor zero = tensor(mine.Select(k => (reads[k].Y * wbP) + reads[k].X).ToArray());
-                return flat.index_select(0, index).sub(flat.index_select(0, zero));
+                var mine = new List<long>(reads.Count);
+                var index = new List<long>(reads.Count);
+                for (int k = 0; k < reads.Count; k++)
+                {
+                    var (item, y, x) = reads[k];
+                    if (item >= m0 && item < m1)
+                    {
+                        mine.Add(k);
+                        index.Add(((((item - m0) * hbP) + y) * wbP) + x);
+                    }
+                }
+
+                destination = tensor(mine.ToArray());
+                return values.index_select(0, tensor(index.ToArray()));
             }
 
-            Tensor taken = Take(rowReads, out Tensor rowDestination);
+            Tensor taken = Take(flat, rowReads, out Tensor rowDestination);
             rows.index_copy_(0, rowDestination, taken);
-            Tensor takenProjected = Take(projectedReads, out Tensor projectedDestination).matmul(projection);
+            Tensor takenProjected = Take(flat.matmul(projection), projectedReads, out Tensor projectedDestination);
             projected.index_copy_(0, projectedDestination, takenProjected);
         }
 
