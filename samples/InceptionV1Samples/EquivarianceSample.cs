@@ -1,6 +1,8 @@
 using System.Globalization;
-using Circuits.Interpretability.Analysis;
+using Circuits.Interpretability.Analysis.Equivariance;
+using Circuits.Interpretability.Core;
 using Circuits.Interpretability.Imaging;
+using Circuits.Interpretability.Rendering;
 using static TorchSharp.torch;
 
 namespace Circuits.Interpretability.Samples.InceptionV1Samples;

@@ -1,4 +1,4 @@
-using Circuits.Interpretability.Analysis;
+using Circuits.Interpretability.Analysis.Stimuli;
 using Circuits.Interpretability.Imaging;
 
 namespace Circuits.Interpretability.Samples.InceptionV1Samples;

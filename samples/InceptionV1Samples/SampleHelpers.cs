@@ -1,9 +1,11 @@
 using System.Globalization;
-using Circuits.Interpretability.Analysis;
+using Circuits.Interpretability.Analysis.Stimuli;
+using Circuits.Interpretability.Analysis.Tuning;
+using Circuits.Interpretability.Core;
 using Circuits.Interpretability.Imaging;
 using Circuits.Interpretability.Models;
-using Circuits.Interpretability.Reporting;
 using Circuits.Interpretability.Rendering;
+using Circuits.Interpretability.Reporting;
 using static TorchSharp.torch;
 
 namespace Circuits.Interpretability.Samples.InceptionV1Samples;
@@ -46,7 +48,7 @@ public static class SampleHelpers
     {
         var sweep = StimulusSweep.Orientation(template, context.Options.OrientationStep);
         context.Log.WriteLine($"tuning {layer} over {sweep.Values.Count} {name} orientations ({context.Options.StimulusSize} px)");
-        var curves = TuningCurves.MeasureMany(context.Model, units.Select(u => new Hooks.NeuronAddress(layer, u)), sweep,
+        var curves = TuningCurves.MeasureMany(context.Model, units.Select(u => new NeuronAddress(layer, u)), sweep,
             new TuningOptions { BatchSize = 12, Preprocess = InceptionV1.Preprocess });
         var lines = new List<string> { "orientation," + string.Join(",", units.Select(u => $"{layer}:{u}")) };
         for (int i = 0; i < sweep.Values.Count; i++)

@@ -1,3 +1,4 @@
+using Circuits.Interpretability.Core;
 using Circuits.Interpretability.IO;
 using Circuits.Interpretability.Models;
 using Circuits.Interpretability.Rendering;

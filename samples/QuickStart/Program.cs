@@ -10,10 +10,10 @@
 // are in the model cache or given with --weights, it does the same for the curve detectors of mixed3b.
 using System.Diagnostics;
 using System.Globalization;
-using Circuits.Interpretability;
-using Circuits.Interpretability.Analysis;
+using Circuits.Interpretability.Analysis.Stimuli;
+using Circuits.Interpretability.Analysis.Tuning;
 using Circuits.Interpretability.Circuits;
-using Circuits.Interpretability.Hooks;
+using Circuits.Interpretability.Core;
 using Circuits.Interpretability.IO;
 using Circuits.Interpretability.Models;
 using Circuits.Interpretability.Rendering;

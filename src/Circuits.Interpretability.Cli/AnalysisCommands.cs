@@ -1,11 +1,11 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using Circuits.Interpretability.Analysis;
+using Circuits.Interpretability.Analysis.Stimuli;
+using Circuits.Interpretability.Analysis.Tuning;
 using Circuits.Interpretability.Circuits;
-using Circuits.Interpretability.Hooks;
+using Circuits.Interpretability.Core;
 using Circuits.Interpretability.Imaging;
-using Circuits.Interpretability.IO;
 
 namespace Circuits.Interpretability.Cli;
 
@@ -40,7 +40,7 @@ internal static class AnalysisCommands
             if (folder is not null)
             {
                 Directory.CreateDirectory(folder);
-                string stem = Path.Combine(folder, $"tuning-{RenderFolderName(neuron)}-{curve.Parameter}");
+                string stem = Path.Combine(folder, $"tuning-{SafeFileName.From(neuron.ToString())}-{curve.Parameter}");
                 csv = stem + ".csv";
                 png = stem + ".png";
                 curve.SaveCsv(csv);
@@ -115,7 +115,7 @@ internal static class AnalysisCommands
                 Directory.CreateDirectory(folder);
                 foreach (var (sourceChannel, _) in inputs)
                 {
-                    string path = Path.Combine(folder, $"{RenderFolderName(new NeuronAddress(source, sourceChannel))}-to-{RenderFolderName(neuron)}.png");
+                    string path = Path.Combine(folder, $"{SafeFileName.From(new NeuronAddress(source, sourceChannel).ToString())}-to-{SafeFileName.From(neuron.ToString())}.png");
                     using var image = WeightImage.Render(weights, channel, sourceChannel, scale: 12);
                     ImageIO.SavePng(image, path);
                     images.Add(path);
@@ -123,7 +123,7 @@ internal static class AnalysisCommands
 
                 var graph = CircuitGraph.Build(loaded.Model, neuron, new[] { source }, inputShape,
                     new CircuitGraphOptions { TopK = k, CropSize = parse.GetValue(crop) });
-                string stem = Path.Combine(folder, $"circuit-{RenderFolderName(neuron)}");
+                string stem = Path.Combine(folder, $"circuit-{SafeFileName.From(neuron.ToString())}");
                 AtomicFile.WriteAllText(stem + ".json", graph.ToJson());
                 AtomicFile.WriteAllText(stem + ".dot", graph.ToDot());
                 AtomicFile.WriteAllText(stem + ".graphml", graph.ToGraphML());
@@ -194,15 +194,5 @@ internal static class AnalysisCommands
         }
     }
 
-    private static string RenderFolderName(NeuronAddress neuron) => RenderCatalogNames.Safe(neuron.ToString());
 }
 
-/// <summary>File-name-safe forms of layer paths and addresses.</summary>
-internal static class RenderCatalogNames
-{
-    public static string Safe(string text)
-    {
-        char[] invalid = Path.GetInvalidFileNameChars();
-        return new string(text.Select(c => invalid.Contains(c) || c is ':' or '\\' or '@' or ',' ? '_' : c).ToArray());
-    }
-}

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using Circuits.Interpretability.Core;
 using Circuits.Interpretability.Hooks;
 
 namespace Circuits.Interpretability.Cli;

@@ -1,10 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using Circuits.Interpretability.Analysis;
-using Circuits.Interpretability.Hooks;
+using Circuits.Interpretability.Analysis.DatasetExamples;
+using Circuits.Interpretability.Core;
 using Circuits.Interpretability.Imaging;
-using Circuits.Interpretability.IO;
 using static TorchSharp.torch;
 
 namespace Circuits.Interpretability.Cli;
@@ -58,7 +57,7 @@ internal static class ExamplesCommand
 
             string outFolder = parse.GetValue(outDir)!;
             Directory.CreateDirectory(outFolder);
-            string stem = Path.Combine(outFolder, $"examples-{RenderCatalogNames.Safe(neuron.ToString())}");
+            string stem = Path.Combine(outFolder, $"examples-{SafeFileName.From(neuron.ToString())}");
             var crops = new List<string>();
             string? grid = null;
             if (result.Crops is not null)

@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using Circuits.Interpretability.Core;
 using Circuits.Interpretability.Hooks;
 using Circuits.Interpretability.IO;
 using Circuits.Interpretability.Models;

@@ -1,8 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using Circuits.Interpretability.Analysis;
+using Circuits.Interpretability.Analysis.Stimuli;
+using Circuits.Interpretability.Analysis.Tuning;
 using Circuits.Interpretability.Circuits;
+using Circuits.Interpretability.Core;
 using Circuits.Interpretability.Hooks;
 using Circuits.Interpretability.Models;
 using Circuits.Interpretability.Rendering;
@@ -185,7 +187,7 @@ internal static class ReportCommand
                 }
 
                 Directory.CreateDirectory(folder);
-                string path = report.Save(Path.Combine(folder, $"report-{RenderCatalogNames.Safe(entry.Name)}.html"));
+                string path = report.Save(Path.Combine(folder, $"report-{SafeFileName.From(entry.Name)}.html"));
                 if (json)
                 {
                     output.WriteLine(JsonSerializer.Serialize(new { model = entry.Name, modelId = loaded.Id, report = path, source, units = summaries }, CircuitsCli.JsonOptions));

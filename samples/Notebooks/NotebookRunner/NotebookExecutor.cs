@@ -1,3 +1,4 @@
+using Circuits.Interpretability.Core;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;

@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Xml.Linq;
-using Circuits.Interpretability.Hooks;
+using Circuits.Interpretability.Core;
 using TorchSharp;
 using static TorchSharp.torch;
 

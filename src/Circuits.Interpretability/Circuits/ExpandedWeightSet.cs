@@ -1,4 +1,4 @@
-using Circuits.Interpretability.Hooks;
+using Circuits.Interpretability.Core;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,3 +1,4 @@
+using Circuits.Interpretability.Core;
 using MathNet.Numerics.LinearAlgebra;
 
 namespace Circuits.Interpretability.Circuits;

@@ -1,3 +1,4 @@
+using Circuits.Interpretability.Core;
 using Circuits.Interpretability.Imaging;
 using MathNet.Numerics.LinearAlgebra;
 using TorchSharp;

@@ -1,3 +1,4 @@
+using Circuits.Interpretability.Core;
 using System.Collections;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -35,7 +36,7 @@ public sealed class CaptureResult : IReadOnlyDictionary<string, Tensor>, IDispos
     /// <exception cref="UnknownLayerException">The layer was not captured; the message lists the captured ones.</exception>
     public Tensor this[string layer] => _activations.TryGetValue(layer, out Tensor? t)
         ? t
-        : throw new UnknownLayerException(layer, ModelLayers.Closest(_activations.Keys, layer, 5));
+        : throw new UnknownLayerException(layer, NameMatching.Closest(_activations.Keys, layer, 5));
 
     /// <summary>
     /// The activation at an address: the whole layer (N x C x H x W), one channel (N x H x W), or one

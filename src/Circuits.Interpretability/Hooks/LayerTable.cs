@@ -1,3 +1,4 @@
+using Circuits.Interpretability.Core;
 using System.Globalization;
 using System.Text;
 using TorchSharp;
@@ -31,7 +32,7 @@ public sealed class LayerTable : IReadOnlyList<LayerInfo>
     /// <summary>The layer at <paramref name="path"/>.</summary>
     /// <exception cref="UnknownLayerException">No layer has that path; the message lists the closest ones.</exception>
     public LayerInfo this[string path] =>
-        _layers.FirstOrDefault(l => l.Path == path) ?? throw new UnknownLayerException(path, ModelLayers.Closest(_layers.Select(l => l.Path), path, 5));
+        _layers.FirstOrDefault(l => l.Path == path) ?? throw new UnknownLayerException(path, NameMatching.Closest(_layers.Select(l => l.Path), path, 5));
 
     /// <summary>Describes <paramref name="model"/> by running it once on zeros of <paramref name="inputShape"/>.</summary>
     public static LayerTable Describe(nn.Module<Tensor, Tensor> model, long[] inputShape)

@@ -1,3 +1,4 @@
+using Circuits.Interpretability.Core;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
 

@@ -1,3 +1,5 @@
+using Circuits.Interpretability.Core;
+
 namespace Circuits.Interpretability.IO;
 
 /// <summary>A published weight file that <see cref="ModelCache"/> can download.</summary>

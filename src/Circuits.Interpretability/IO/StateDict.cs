@@ -1,3 +1,4 @@
+using Circuits.Interpretability.Core;
 using System.Collections;
 using System.Diagnostics.CodeAnalysis;
 using TorchSharp;
@@ -52,7 +53,7 @@ public sealed class StateDict : IReadOnlyDictionary<string, TensorData>
     /// <exception cref="KeyNotFoundException">No such key; the message lists the closest keys.</exception>
     public TensorData this[string key] => _tensors.TryGetValue(key, out TensorData? t)
         ? t
-        : throw new KeyNotFoundException($"The state dict has no key '{key}'. Closest keys: {string.Join(", ", Hooks.ModelLayers.Closest(_order, key, 3).Select(k => $"'{k}'"))}.");
+        : throw new KeyNotFoundException($"The state dict has no key '{key}'. Closest keys: {string.Join(", ", NameMatching.Closest(_order, key, 3).Select(k => $"'{k}'"))}.");
 
     /// <summary>Copies every parameter and buffer of <paramref name="module"/> (its <c>state_dict()</c>), keyed by module path.</summary>
     public static StateDict FromModule(torch.nn.Module module)

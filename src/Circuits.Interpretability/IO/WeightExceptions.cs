@@ -1,3 +1,5 @@
+using Circuits.Interpretability.Core;
+
 namespace Circuits.Interpretability.IO;
 
 /// <summary>

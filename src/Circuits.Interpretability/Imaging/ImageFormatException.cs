@@ -1,3 +1,5 @@
+using Circuits.Interpretability.Core;
+
 namespace Circuits.Interpretability.Imaging;
 
 /// <summary>A tensor that is not an image, or bytes that do not decode to one.</summary>

@@ -1,4 +1,4 @@
-using Circuits.Interpretability.IO;
+using Circuits.Interpretability.Core;
 using SkiaSharp;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -1,3 +1,5 @@
+using Circuits.Interpretability.Core;
+
 namespace Circuits.Interpretability.Imaging;
 
 /// <summary>A colour as red, green and blue in [0, 1].</summary>

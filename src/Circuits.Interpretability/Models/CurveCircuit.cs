@@ -1,4 +1,5 @@
-using Circuits.Interpretability.Hooks;
+using Circuits.Interpretability.Core;
+using Circuits.Interpretability.Imaging;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Circuits.Interpretability.Core;
 using Circuits.Interpretability.IO;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -108,7 +109,7 @@ public sealed partial class InceptionV1 : nn.Module<Tensor, Tensor>
         softmax2_pre_activation = nn.Linear(1024, Classes);
         softmax2 = nn.Softmax(1);
         RegisterComponents();
-        SmallConvNet.InitializeWeights(this, seed);
+        SeededInitialization.Apply(this, seed);
     }
 
     /// <summary>

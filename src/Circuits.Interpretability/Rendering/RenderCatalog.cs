@@ -1,9 +1,9 @@
-using Circuits.Interpretability.IO;
+using Circuits.Interpretability.Core;
+using Circuits.Interpretability.Hooks;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using Circuits.Interpretability.Hooks;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -209,7 +209,7 @@ public sealed class RenderCatalog
         foreach (CatalogBatch batch in batches)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            string folder = Path.Combine(outputFolder, SafeName(batch.Layer));
+            string folder = Path.Combine(outputFolder, SafeFileName.From(batch.Layer));
             var paths = batch.Channels.Select(c =>
             {
                 string key = Key(modelId, batch, c, options, recipe);
@@ -257,13 +257,6 @@ public sealed class RenderCatalog
         }
 
         return entries;
-    }
-
-    /// <summary>Makes a layer path usable as a folder name (path separators and other unsafe characters become '_').</summary>
-    internal static string SafeName(string layer)
-    {
-        var invalid = Path.GetInvalidFileNameChars();
-        return new string(layer.Select(c => invalid.Contains(c) || c == '\\' || c == ':' ? '_' : c).ToArray());
     }
 
     private static string Spec(string modelId, CatalogBatch batch, int channel, RenderOptions options, string recipe) =>

@@ -1,3 +1,4 @@
+using Circuits.Interpretability.Core;
 using TorchSharp;
 using static TorchSharp.torch;
 

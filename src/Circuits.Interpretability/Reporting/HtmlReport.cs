@@ -1,8 +1,8 @@
-using Circuits.Interpretability.IO;
+using Circuits.Interpretability.Core;
+using Circuits.Interpretability.Imaging;
 using System.Globalization;
 using System.Net;
 using System.Text;
-using Circuits.Interpretability.Imaging;
 using TorchSharp;
 using static TorchSharp.torch;
 

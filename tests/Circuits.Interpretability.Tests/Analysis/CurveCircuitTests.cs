@@ -1,4 +1,5 @@
-using Circuits.Interpretability.Analysis;
+using Circuits.Interpretability.Analysis.Stimuli;
+using Circuits.Interpretability.Core;
 using Circuits.Interpretability.Hooks;
 using Circuits.Interpretability.Models;
 using TorchSharp;

@@ -1,4 +1,5 @@
-using Circuits.Interpretability.Analysis;
+using Circuits.Interpretability.Analysis.Equivariance;
+using Circuits.Interpretability.Analysis.Stimuli;
 using Circuits.Interpretability.Imaging;
 using Circuits.Interpretability.Models;
 using Circuits.Interpretability.Rendering;

@@ -1,5 +1,6 @@
-using Circuits.Interpretability.Analysis;
-using Circuits.Interpretability.Hooks;
+using Circuits.Interpretability.Analysis.DatasetExamples;
+using Circuits.Interpretability.Analysis.Stimuli;
+using Circuits.Interpretability.Core;
 using Circuits.Interpretability.Imaging;
 using Circuits.Interpretability.Models;
 using SkiaSharp;

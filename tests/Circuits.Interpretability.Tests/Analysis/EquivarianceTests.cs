@@ -1,6 +1,6 @@
-using Circuits.Interpretability.Analysis;
+using Circuits.Interpretability.Analysis.Equivariance;
+using Circuits.Interpretability.Core;
 using Circuits.Interpretability.Models;
-using Circuits.Interpretability.Rendering;
 using TorchSharp;
 using Xunit.Abstractions;
 using static TorchSharp.torch;

@@ -1,5 +1,6 @@
+using Circuits.Interpretability.Analysis.Stimuli;
+using Circuits.Interpretability.Core;
 using Circuits.Interpretability.Imaging;
-using Circuits.Interpretability.Analysis;
 using Circuits.Interpretability.Rendering;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -1,4 +1,6 @@
-using Circuits.Interpretability.Analysis;
+using Circuits.Interpretability.Analysis.Stimuli;
+using Circuits.Interpretability.Analysis.Tuning;
+using Circuits.Interpretability.Core;
 using Circuits.Interpretability.Hooks;
 using Circuits.Interpretability.Imaging;
 using Circuits.Interpretability.Models;

@@ -1,4 +1,5 @@
 using Circuits.Interpretability.Attribution;
+using Circuits.Interpretability.Core;
 using Circuits.Interpretability.Hooks;
 using Circuits.Interpretability.Models;
 using TorchSharp;
@@ -14,7 +15,7 @@ public class AttributionTests
     private static Sequential LinearChain(int seed)
     {
         var model = nn.Sequential(("input", nn.Identity()), ("conv1", nn.Conv2d(2, 3, 1)), ("conv2", nn.Conv2d(3, 2, 1)), ("conv3", nn.Conv2d(2, 1, 1)));
-        SmallConvNet.InitializeWeights(model, seed);
+        SeededInitialization.Apply(model, seed);
         return model;
     }
 
@@ -122,7 +123,7 @@ public class AttributionTests
     {
         var model = nn.Sequential(("conv1", nn.Conv2d(3, 8, 3, padding: 1)), ("act1", nn.Tanh()), ("conv2", nn.Conv2d(8, 8, 3, padding: 1)),
             ("act2", nn.Softplus()), ("pool", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()), ("fc", nn.Linear(8, 4)));
-        SmallConvNet.InitializeWeights(model, 4);
+        SeededInitialization.Apply(model, 4);
         Tensor x = rand(new long[] { 1, 3, 12, 12 }, generator: new Generator(5)).mul(4);
 
         using var atInput = Attributions.IntegratedGradients(model, x, "fc:2", steps: 32);

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Xml.Linq;
 using Circuits.Interpretability.Circuits;
+using Circuits.Interpretability.Core;
 using Circuits.Interpretability.Imaging;
 using Circuits.Interpretability.Models;
 using MathNet.Numerics.LinearAlgebra;
@@ -23,7 +24,7 @@ public class CircuitGraphTests
         var conv1 = nn.Conv2d(3, 4, 1);
         var conv2 = nn.Conv2d(4, 3, 1);
         var model = nn.Sequential(("input", nn.Identity()), ("conv1", conv1), ("relu", nn.ReLU()), ("conv2", conv2));
-        SmallConvNet.InitializeWeights(model, 5);
+        SeededInitialization.Apply(model, 5);
         using (no_grad())
         {
             conv1.weight!.copy_(tensor(new float[] { 1, 1, 1, 3, 0.2f, -0.1f, 0, 0, 0, 0, -0.5f, 4 }).reshape(4, 3, 1, 1));

@@ -1,4 +1,5 @@
 using Circuits.Interpretability.Circuits;
+using Circuits.Interpretability.Core;
 using Circuits.Interpretability.Hooks;
 using Circuits.Interpretability.Models;
 using TorchSharp;
@@ -13,7 +14,7 @@ public class ExpandedWeightsTests
     private static Sequential Seeded(int seed, params (string, nn.Module<Tensor, Tensor>)[] modules)
     {
         var model = nn.Sequential(new[] { ("input", (nn.Module<Tensor, Tensor>)nn.Identity()) }.Concat(modules).ToArray());
-        SmallConvNet.InitializeWeights(model, seed);
+        SeededInitialization.Apply(model, seed);
         return model;
     }
 
@@ -326,7 +327,7 @@ public class ExpandedWeightsTests
     public void A_path_whose_model_rejects_another_map_size_falls_back_and_agrees_with_the_reference()
     {
         var model = nn.Sequential(("block", new SkipBlock()));
-        SmallConvNet.InitializeWeights(model, 33);
+        SeededInitialization.Apply(model, 33);
         using var fast = ExpandedWeights.Compute(model, "block.conv1", "block", new long[] { 3, 13, 13 });
         using var reference = ExpandedWeights.ComputeReference(model, "block.conv1", "block", new long[] { 3, 13, 13 });
 

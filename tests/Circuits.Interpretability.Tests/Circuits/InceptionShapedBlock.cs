@@ -45,7 +45,7 @@ internal sealed class InceptionShapedBlock : nn.Module<Tensor, Tensor>
     public static Sequential Model(int seed)
     {
         var block = new InceptionShapedBlock();
-        SmallConvNet.InitializeWeights(block, seed);
+        SeededInitialization.Apply(block, seed);
         return nn.Sequential(("mixed3a", nn.ReLU()), ("mixed3b", block));
     }
 }

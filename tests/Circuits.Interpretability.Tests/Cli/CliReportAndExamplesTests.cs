@@ -1,8 +1,8 @@
 using System.Text.Json;
-using Circuits.Interpretability.Analysis;
-using Circuits.Interpretability.Cli;
+using Circuits.Interpretability.Analysis.Stimuli;
 using Circuits.Interpretability.Imaging;
 using Circuits.Interpretability.Models;
+using Circuits.Interpretability.Cli;
 using static TorchSharp.torch;
 
 namespace Circuits.Interpretability.Tests.Cli;

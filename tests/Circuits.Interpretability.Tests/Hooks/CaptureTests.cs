@@ -1,3 +1,4 @@
+using Circuits.Interpretability.Core;
 using Circuits.Interpretability.Hooks;
 using TorchSharp;
 using static TorchSharp.torch;

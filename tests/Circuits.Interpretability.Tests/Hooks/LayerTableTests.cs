@@ -1,3 +1,4 @@
+using Circuits.Interpretability.Core;
 using Circuits.Interpretability.Hooks;
 using Circuits.Interpretability.Models;
 using TorchSharp;
@@ -40,15 +41,6 @@ public class LayerTableTests
         table["features.conv3"].Depth.Should().Be(1);
         table.Invoking(t => t["features.conv9"]).Should().Throw<UnknownLayerException>().WithMessage("*'features.conv1'*");
         HandBuiltNet.HookCount(ModelLayers.Find(model, "features.conv1")).Should().Be(0);
-    }
-
-    [Fact]
-    public void Closest_names_rank_by_edit_distance()
-    {
-        var names = new[] { "mixed3a", "mixed3b", "mixed4a", "conv2d0", "conv2d1", "softmax2" };
-        ModelLayers.Closest(names, "mixed3c", 3).Should().Equal("mixed3a", "mixed3b", "mixed4a");
-        ModelLayers.Closest(names, "CONV2D1", 1).Should().Equal("conv2d1");
-        ModelLayers.Levenshtein("kitten", "sitting").Should().Be(3);
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using Circuits.Interpretability.Models;
 using System.Text.Json;
 
 namespace Circuits.Interpretability.Tests.IO;

@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
+using Circuits.Interpretability.Core;
 using Circuits.Interpretability.IO;
 
 namespace Circuits.Interpretability.Tests.IO;

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using Circuits.Interpretability.Cli;
-using Circuits.Interpretability.Hooks;
+using Circuits.Interpretability.Core;
 using Circuits.Interpretability.Models;
 using Circuits.Interpretability.Rendering;
 using Circuits.Interpretability.Tests.Cli;

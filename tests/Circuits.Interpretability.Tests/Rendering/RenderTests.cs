@@ -1,3 +1,4 @@
+using Circuits.Interpretability.Core;
 using Circuits.Interpretability.Hooks;
 using Circuits.Interpretability.Models;
 using Circuits.Interpretability.Rendering;
