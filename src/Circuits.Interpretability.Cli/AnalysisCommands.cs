@@ -105,7 +105,7 @@ internal static class AnalysisCommands
             long[] inputShape = { 3, entry.DefaultInputSize, entry.DefaultInputSize };
             cancellationToken.ThrowIfCancellationRequested();
             using ExpandedWeightSet weights = ExpandedWeights.Compute(loaded.Model, source, neuron.Layer, inputShape,
-                new ExpandedWeightsOptions { TargetChannels = new[] { channel }, CropSize = parse.GetValue(crop) });
+                new ExpandedWeightsOptions { TargetChannels = new[] { channel }, CropSize = parse.GetValue(crop) }, cancellationToken: cancellationToken);
             var inputs = weights.TopSources(channel, k);
 
             string? folder = parse.GetValue(outDir);
@@ -121,8 +121,7 @@ internal static class AnalysisCommands
                     images.Add(path);
                 }
 
-                var graph = CircuitGraph.Build(loaded.Model, neuron, new[] { source }, inputShape,
-                    new CircuitGraphOptions { TopK = k, CropSize = parse.GetValue(crop) });
+                var graph = CircuitGraph.FromWeights(neuron, new[] { weights }, k);
                 string stem = Path.Combine(folder, $"circuit-{SafeFileName.From(neuron.ToString())}");
                 AtomicFile.WriteAllText(stem + ".json", graph.ToJson());
                 AtomicFile.WriteAllText(stem + ".dot", graph.ToDot());

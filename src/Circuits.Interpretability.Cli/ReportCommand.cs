@@ -161,7 +161,7 @@ internal static class ReportCommand
 
                 report.Heading("Summary");
                 report.Paragraph($"Feature visualizations: {(neuronObjective ? "the centre neuron" : "the whole channel")}, {stepCount} steps at {pixels} px, all units in one batch. " +
-                                 $"Circuits: expanded weights from '{source}' ({cropSize} x {cropSize}, {expanded.Values.First().Method}). " +
+                                 $"Circuits: expanded weights from '{source}' ({cropSize} x {cropSize}, {expanded.Values.First().Method}{(expanded.Values.First().MethodDetail.Length > 0 ? ": " + expanded.Values.First().MethodDetail : string.Empty)}). " +
                                  $"Tuning: curves rotated in {F(defaults.Step, "G4")}° steps, read at the centre position.");
                 report.Table(new[] { "unit", "tuning peak (°)", "peak response", "strongest inputs" }, rows);
                 for (int i = 0; i < chosen.Count; i++)

@@ -9,37 +9,6 @@ using static TorchSharp.torch;
 
 namespace Circuits.Interpretability.Circuits;
 
-/// <summary>A neuron of a circuit graph, <c>layer:channel</c>.</summary>
-/// <param name="Layer">The layer's module path.</param>
-/// <param name="Channel">The channel.</param>
-/// <param name="Depth">Steps back from the graph's target (0 for the target).</param>
-public sealed record CircuitNode(string Layer, int Channel, int Depth)
-{
-    /// <summary>The node's identifier, <c>layer:channel</c>.</summary>
-    public string Id => $"{Layer}:{Channel}";
-}
-
-/// <summary>A connection of a circuit graph: the expanded weight from a source neuron to a target neuron.</summary>
-/// <param name="Source">The source node's <see cref="CircuitNode.Id"/>.</param>
-/// <param name="Target">The target node's <see cref="CircuitNode.Id"/>.</param>
-/// <param name="Strength">The L2 norm of the spatial map.</param>
-/// <param name="Sum">The sum of the spatial map: its net sign and size (excitatory when positive).</param>
-/// <param name="Weights">The spatial map, [row][column], offsets from -r to r.</param>
-public sealed record CircuitEdge(string Source, string Target, double Strength, double Sum, float[][] Weights);
-
-/// <summary>Options for <see cref="CircuitGraph.Build"/>.</summary>
-public sealed record CircuitGraphOptions
-{
-    /// <summary>How many of the strongest inputs to keep per node.</summary>
-    public int TopK { get; init; } = 3;
-
-    /// <summary>The side of each edge's spatial map (odd).</summary>
-    public int CropSize { get; init; } = 5;
-
-    /// <summary>Rank inputs by the signed weights, or by their positive or negative part only.</summary>
-    public ExpandedWeightPart Part { get; init; } = ExpandedWeightPart.Signed;
-}
-
 /// <summary>
 /// The strongest inputs of a neuron by expanded weights, followed back over several layers: nodes are
 /// neurons <c>layer:channel</c>, edges carry the strength and spatial map of the expanded weight. Exports to
@@ -69,64 +38,74 @@ public sealed class CircuitGraph
 
     /// <summary>
     /// Builds the graph: the <see cref="CircuitGraphOptions.TopK"/> strongest inputs of <paramref name="target"/>
-    /// in <paramref name="layersBack"/>[0], then theirs in <paramref name="layersBack"/>[1], and so on.
+    /// in <paramref name="layersBack"/>[0], then theirs in <paramref name="layersBack"/>[1], and so on: one
+    /// <see cref="ExpandedWeights.Compute"/> per layer, restricted to the frontier's channels.
     /// </summary>
     /// <param name="model">The model.</param>
     /// <param name="target">The neuron to explain, <c>layer:channel</c>.</param>
     /// <param name="layersBack">Earlier layers, nearest to the target first (adjacent or not).</param>
     /// <param name="inputShape">One model input's shape without the batch axis (see <see cref="ExpandedWeights.Compute"/>).</param>
     /// <param name="options">Top-k, crop size and part; defaults when null.</param>
+    /// <param name="progress">Receives the layer being expanded and the passes of its expanded weights.</param>
+    /// <param name="cancellationToken">Stops between passes with <see cref="OperationCanceledException"/>.</param>
     /// <exception cref="CircuitsException">The target has no channel, no layers are given, or top-k is not positive; errors of <see cref="ExpandedWeights.Compute"/>.</exception>
-    public static CircuitGraph Build(nn.Module<Tensor, Tensor> model, NeuronAddress target, IReadOnlyList<string> layersBack, long[] inputShape, CircuitGraphOptions? options = null)
+    public static CircuitGraph Build(nn.Module<Tensor, Tensor> model, NeuronAddress target, IReadOnlyList<string> layersBack, long[] inputShape, CircuitGraphOptions? options = null,
+        IProgress<CircuitGraphProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(layersBack);
         options ??= new CircuitGraphOptions();
-        if (target.Channel is not int channel)
-        {
-            throw new CircuitsException($"Target '{target}' names no channel; expected a neuron such as '{target.Layer}:0'.");
-        }
-
-        if (layersBack.Count == 0)
-        {
-            throw new CircuitsException($"No earlier layers were given for '{target}'; expected at least one layer that runs before '{target.Layer}'.");
-        }
-
-        if (options.TopK <= 0)
-        {
-            throw new CircuitsException($"TopK {options.TopK} is not valid; expected 1 or more inputs per node.");
-        }
-
-        var nodes = new List<CircuitNode> { new(target.Layer, channel, 0) };
-        var edges = new List<CircuitEdge>();
+        var builder = new Builder(target, layersBack.Count, options.TopK);
         string layer = target.Layer;
-        List<int> frontier = new() { channel };
         for (int depth = 0; depth < layersBack.Count; depth++)
         {
             string earlier = layersBack[depth];
-            var expandedOptions = new ExpandedWeightsOptions { TargetChannels = frontier, CropSize = options.CropSize, Part = options.Part };
-            using var set = ExpandedWeights.Compute(model, earlier, layer, inputShape, expandedOptions);
-            var next = new List<int>();
-            foreach (int t in frontier)
-            {
-                foreach (var (source, strength) in set.TopSources(t, options.TopK))
-                {
-                    float[,] map = set.Map(t, source);
-                    var rows = Enumerable.Range(0, map.GetLength(0)).Select(y => Enumerable.Range(0, map.GetLength(1)).Select(x => map[y, x]).ToArray()).ToArray();
-                    edges.Add(new CircuitEdge($"{earlier}:{source}", $"{layer}:{t}", strength, rows.Sum(r => r.Sum(v => (double)v)), rows));
-                    if (!next.Contains(source))
-                    {
-                        next.Add(source);
-                        nodes.Add(new CircuitNode(earlier, source, depth + 1));
-                    }
-                }
-            }
-
+            var expandedOptions = new ExpandedWeightsOptions { TargetChannels = builder.Frontier, CropSize = options.CropSize, Part = options.Part };
+            int layerIndex = depth;
+            var relay = progress is null ? null : new Relay(p => progress.Report(new CircuitGraphProgress(layerIndex, layersBack.Count, earlier, p)));
+            using var set = ExpandedWeights.Compute(model, earlier, layer, inputShape, expandedOptions, relay, cancellationToken);
+            builder.Add(set);
             layer = earlier;
-            frontier = next;
         }
 
-        return new CircuitGraph(nodes, edges);
+        return builder.Graph();
+    }
+
+    /// <summary>
+    /// Builds the graph from expanded weights computed already, without running the model: <paramref name="sets"/>[0]
+    /// goes from the first earlier layer into <paramref name="target"/>'s layer, <paramref name="sets"/>[1] from the
+    /// next earlier layer into the first, and so on. Each set must hold the target channels the graph reaches in its
+    /// target layer (all of its layer's channels are always enough); the signed or positive or negative part is
+    /// whatever the sets hold.
+    /// </summary>
+    /// <param name="target">The neuron to explain, <c>layer:channel</c>.</param>
+    /// <param name="sets">The expanded weights, nearest to the target first.</param>
+    /// <param name="topK">How many of the strongest inputs to keep per node.</param>
+    /// <exception cref="CircuitsException">The target has no channel, no sets are given, top-k is not positive, the sets do not chain from the target's layer backwards, or a set lacks a channel the graph reaches.</exception>
+    public static CircuitGraph FromWeights(NeuronAddress target, IReadOnlyList<ExpandedWeightSet> sets, int topK = 3)
+    {
+        ArgumentNullException.ThrowIfNull(sets);
+        var builder = new Builder(target, sets.Count, topK);
+        string layer = target.Layer;
+        for (int depth = 0; depth < sets.Count; depth++)
+        {
+            ExpandedWeightSet set = sets[depth] ?? throw new ArgumentNullException(nameof(sets), $"sets[{depth}] is null.");
+            if (set.TargetLayer != layer)
+            {
+                throw new CircuitsException($"Expanded weights {depth} go from '{set.SourceLayer}' to '{set.TargetLayer}'; expected weights into '{layer}' (the sets must chain back from the target '{target}', nearest first).");
+            }
+
+            var missing = builder.Frontier.Where(c => !set.TargetChannels.Contains(c)).ToList();
+            if (missing.Count > 0)
+            {
+                throw new CircuitsException($"Expanded weights from '{set.SourceLayer}' to '{set.TargetLayer}' lack target channel(s) {string.Join(", ", missing)}, which the graph reaches; compute them with those channels (or all).");
+            }
+
+            builder.Add(set);
+            layer = set.SourceLayer;
+        }
+
+        return builder.Graph();
     }
 
     /// <summary>The graph as indented JSON: <c>{"nodes": [{"layer", "channel", "depth", "id"}], "edges": [{"source", "target", "strength", "sum", "weights"}]}</c>.</summary>
@@ -208,4 +187,74 @@ public sealed class CircuitGraph
     private sealed record NodeDocument(string Id, string Layer, int Channel, int Depth);
 
     private sealed record Document(List<NodeDocument> Nodes, List<CircuitEdge> Edges);
+
+    /// <summary>Grows a graph layer by layer backwards from its target: the nodes, the edges and the frontier still to expand.</summary>
+    private sealed class Builder
+    {
+        private readonly List<CircuitNode> _nodes = new();
+        private readonly List<CircuitEdge> _edges = new();
+        private readonly int _topK;
+        private int _depth;
+
+        public Builder(NeuronAddress target, int layers, int topK)
+        {
+            ArgumentNullException.ThrowIfNull(target);
+            if (target.Channel is not int channel)
+            {
+                throw new CircuitsException($"Target '{target}' names no channel; expected a neuron such as '{target.Layer}:0'.");
+            }
+
+            if (layers == 0)
+            {
+                throw new CircuitsException($"No earlier layers were given for '{target}'; expected at least one layer that runs before '{target.Layer}'.");
+            }
+
+            if (topK <= 0)
+            {
+                throw new CircuitsException($"TopK {topK} is not valid; expected 1 or more inputs per node.");
+            }
+
+            _topK = topK;
+            _nodes.Add(new CircuitNode(target.Layer, channel, 0));
+            Frontier = new List<int> { channel };
+        }
+
+        /// <summary>The channels of the layer reached last, whose inputs come next.</summary>
+        public List<int> Frontier { get; private set; }
+
+        /// <summary>Keeps the strongest inputs of every frontier channel in <paramref name="set"/>'s source layer; they become the frontier.</summary>
+        public void Add(ExpandedWeightSet set)
+        {
+            var next = new List<int>();
+            foreach (int t in Frontier)
+            {
+                foreach (var (source, strength) in set.TopSources(t, _topK))
+                {
+                    float[,] map = set.Map(t, source);
+                    var rows = Enumerable.Range(0, map.GetLength(0)).Select(y => Enumerable.Range(0, map.GetLength(1)).Select(x => map[y, x]).ToArray()).ToArray();
+                    _edges.Add(new CircuitEdge($"{set.SourceLayer}:{source}", $"{set.TargetLayer}:{t}", strength, rows.Sum(r => r.Sum(v => (double)v)), rows));
+                    if (!next.Contains(source))
+                    {
+                        next.Add(source);
+                        _nodes.Add(new CircuitNode(set.SourceLayer, source, _depth + 1));
+                    }
+                }
+            }
+
+            _depth++;
+            Frontier = next;
+        }
+
+        public CircuitGraph Graph() => new(_nodes, _edges);
+    }
+
+    /// <summary>Forwards progress reports synchronously (Progress&lt;T&gt; would post them to a thread pool).</summary>
+    private sealed class Relay : IProgress<ExpandedWeightsProgress>
+    {
+        private readonly Action<ExpandedWeightsProgress> _report;
+
+        public Relay(Action<ExpandedWeightsProgress> report) => _report = report;
+
+        public void Report(ExpandedWeightsProgress value) => _report(value);
+    }
 }

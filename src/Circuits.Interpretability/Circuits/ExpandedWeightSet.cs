@@ -12,24 +12,30 @@ namespace Circuits.Interpretability.Circuits;
 /// </summary>
 public sealed class ExpandedWeightSet : IDisposable
 {
-    internal ExpandedWeightSet(string sourceLayer, string targetLayer, IReadOnlyList<int> sourceChannels, IReadOnlyList<int> targetChannels, Tensor weights, int strideY, int strideX, string method)
+    private Tensor? _weights;
+
+    internal ExpandedWeightSet(string sourceLayer, string targetLayer, IReadOnlyList<int> sourceChannels, IReadOnlyList<int> targetChannels, Tensor weights, int strideY, int strideX,
+        ExpandedWeightMethod method, string methodDetail)
     {
         Method = method;
+        MethodDetail = methodDetail;
         SourceLayer = sourceLayer;
         TargetLayer = targetLayer;
         SourceChannels = sourceChannels;
         TargetChannels = targetChannels;
-        Weights = weights;
+        _weights = weights;
         CropSize = (int)weights.shape[2];
         Stride = (strideY, strideX);
     }
 
+    /// <summary>Which method computed the weights (all give the same weights; this is for the record and for performance work).</summary>
+    public ExpandedWeightMethod Method { get; }
+
     /// <summary>
-    /// How the weights were computed, for the record: "packed impulses (…)" (the fast method's usual layout),
-    /// "impulses on the caller's map" (its fallback when the model rejects another map size or the packed checks
-    /// fail), or "autograd reference".
+    /// How the method ran, in words: for packed impulses the layout (e.g. "4 x 5 tiles 5 x 5 apart on 13 maps of 22 x 27"),
+    /// for a fallback the reason (e.g. "the path is not translation invariant"); empty when there is nothing to add.
     /// </summary>
-    public string Method { get; }
+    public string MethodDetail { get; }
 
     /// <summary>The source layer's path.</summary>
     public string SourceLayer { get; }
@@ -43,8 +49,9 @@ public sealed class ExpandedWeightSet : IDisposable
     /// <summary>The target channels, in the order of the first axis of <see cref="Weights"/>.</summary>
     public IReadOnlyList<int> TargetChannels { get; }
 
-    /// <summary>The weights, targets x sources x crop x crop, float32 on the CPU.</summary>
-    public Tensor Weights { get; }
+    /// <summary>The weights, targets x sources x crop x crop, float32 on the CPU. Owned by this set: valid until it is disposed.</summary>
+    /// <exception cref="ObjectDisposedException">The set was disposed.</exception>
+    public Tensor Weights => _weights ?? throw new ObjectDisposedException(nameof(ExpandedWeightSet), $"The expanded weights from '{SourceLayer}' to '{TargetLayer}' were disposed; compute them again or keep the set alive while you use them.");
 
     /// <summary>The side of the spatial window.</summary>
     public int CropSize { get; }
@@ -89,8 +96,15 @@ public sealed class ExpandedWeightSet : IDisposable
             .ToList();
     }
 
-    /// <summary>Frees the weights.</summary>
-    public void Dispose() => Weights.Dispose();
+    /// <summary>Frees the weights; later calls do nothing, and reading <see cref="Weights"/> afterwards throws.</summary>
+    public void Dispose()
+    {
+        Interlocked.Exchange(ref _weights, null)?.Dispose();
+    }
+
+    /// <summary>The layers, the size and the method, e.g. "mixed3a -> mixed3b: 480 x 256 x 5 x 5 (PackedImpulses: ...)".</summary>
+    public override string ToString() =>
+        $"{SourceLayer} -> {TargetLayer}: {TargetChannels.Count} x {SourceChannels.Count} x {CropSize} x {CropSize} ({Method}{(MethodDetail.Length > 0 ? ": " + MethodDetail : string.Empty)})";
 
     private int TargetIndex(int channel) => IndexOf(TargetChannels, channel, TargetLayer, "target");
 

@@ -50,6 +50,43 @@ public class CircuitGraphTests
     }
 
     [Fact]
+    public void A_graph_from_weights_computed_already_equals_the_one_built_from_the_model()
+    {
+        var model = Designed();
+        var built = CircuitGraph.Build(model, "conv2:0", new[] { "conv1", "input" }, new long[] { 3, 5, 5 }, new CircuitGraphOptions { TopK = 2, CropSize = 1 });
+        using var near = ExpandedWeights.Compute(model, "conv1", "conv2", new long[] { 3, 5, 5 }, new ExpandedWeightsOptions { CropSize = 1 });
+        using var far = ExpandedWeights.Compute(model, "input", "conv1", new long[] { 3, 5, 5 }, new ExpandedWeightsOptions { CropSize = 1, TargetChannels = new[] { 3, 1 } });
+
+        var fromWeights = CircuitGraph.FromWeights("conv2:0", new[] { near, far }, topK: 2);
+
+        fromWeights.Nodes.Should().Equal(built.Nodes);
+        fromWeights.Edges.Select(e => (e.Source, e.Target, e.Strength, e.Sum)).Should().Equal(built.Edges.Select(e => (e.Source, e.Target, e.Strength, e.Sum)));
+        fromWeights.Nodes.Should().HaveCount(6);
+
+        // Sets that do not chain back from the target, or lack a channel the graph reaches, are named.
+        FluentActions.Invoking(() => CircuitGraph.FromWeights("conv2:0", new[] { far })).Should().Throw<CircuitsException>().WithMessage("*'input' to 'conv1'*expected weights into 'conv2'*");
+        using var narrow = ExpandedWeights.Compute(model, "input", "conv1", new long[] { 3, 5, 5 }, new ExpandedWeightsOptions { CropSize = 1, TargetChannels = new[] { 1 } });
+        FluentActions.Invoking(() => CircuitGraph.FromWeights("conv2:0", new[] { near, narrow }, topK: 2)).Should().Throw<CircuitsException>().WithMessage("*lack target channel(s) 3*");
+        FluentActions.Invoking(() => CircuitGraph.FromWeights("conv2:0", new[] { near }, topK: 0)).Should().Throw<CircuitsException>().WithMessage("*TopK 0*");
+    }
+
+    [Fact]
+    public void Building_reports_progress_per_layer_and_stops_when_cancelled()
+    {
+        var reports = new List<CircuitGraphProgress>();
+        var progress = new SynchronousProgress<CircuitGraphProgress>(reports.Add);
+        CircuitGraph.Build(Designed(), "conv2:0", new[] { "conv1", "input" }, new long[] { 3, 5, 5 }, new CircuitGraphOptions { TopK = 2, CropSize = 1 }, progress);
+
+        reports.Select(r => (r.Layer, r.Layers, r.SourceLayer)).Distinct().Should().Equal((0, 2, "conv1"), (1, 2, "input"));
+        reports.Should().OnlyContain(r => r.Step.Done >= 1 && r.Step.Done <= r.Step.Total);
+
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+        FluentActions.Invoking(() => CircuitGraph.Build(Designed(), "conv2:0", new[] { "conv1" }, new long[] { 3, 5, 5 }, null, null, cancelled.Token))
+            .Should().Throw<OperationCanceledException>();
+    }
+
+    [Fact]
     public void Graph_exports_to_json_dot_and_graphml()
     {
         var graph = CircuitGraph.Build(Designed(), "conv2:0", new[] { "conv1" }, new long[] { 3, 7, 7 }, new CircuitGraphOptions { TopK = 2, CropSize = 3 });
@@ -167,4 +204,14 @@ public class CircuitGraphTests
         factors.SourceLoadings.RowCount.Should().Be(3);
         factors.SourceLoadings.ColumnCount.Should().Be(12);
     }
+}
+
+/// <summary>An <see cref="IProgress{T}"/> that reports on the calling thread (Progress&lt;T&gt; posts to the thread pool).</summary>
+internal sealed class SynchronousProgress<T> : IProgress<T>
+{
+    private readonly Action<T> _report;
+
+    public SynchronousProgress(Action<T> report) => _report = report;
+
+    public void Report(T value) => _report(value);
 }

@@ -39,7 +39,7 @@ public class ExpandedWeightsTests
     {
         var model = Seeded(1, ("conv1", nn.Conv2d(3, 4, 3, padding: 1)), ("conv2", nn.Conv2d(4, 5, 3, padding: 1)));
         using var fast = ExpandedWeights.Compute(model, "input", "conv2", new long[] { 3, 11, 11 });
-        fast.Method.Should().StartWith("packed");
+        fast.Method.Should().Be(ExpandedWeightMethod.PackedImpulses);
         Tensor composed = ExpandedWeights.ComposeConvKernels(new[] { Weight(model, "conv1"), Weight(model, "conv2") });
 
         fast.Weights.shape.Should().Equal(5, 3, 5, 5);
@@ -118,7 +118,7 @@ public class ExpandedWeightsTests
         using var fast = ExpandedWeights.Compute(model, "input", "conv2", new long[] { 3, 24, 24 }, options);
         using var reference = ExpandedWeights.ComputeReference(model, "input", "conv2", new long[] { 3, 24, 24 }, options);
 
-        fast.Method.Should().StartWith("packed");
+        fast.Method.Should().Be(ExpandedWeightMethod.PackedImpulses);
         fast.Weights.isfinite().all().item<bool>().Should().BeTrue();
         reference.Weights.isfinite().all().item<bool>().Should().BeTrue();
         MaxDiff(fast.Weights, reference.Weights).Should().BeLessThan(1e-5);
@@ -136,7 +136,7 @@ public class ExpandedWeightsTests
         using var avgReference = ExpandedWeights.ComputeReference(avgModel, "input", "conv2", new long[] { 3, 20, 20 }, options);
 
         fast.Stride.Should().Be((2, 2));
-        fast.Method.Should().StartWith("packed");
+        fast.Method.Should().Be(ExpandedWeightMethod.PackedImpulses);
         MaxDiff(fast.Weights, reference.Weights).Should().BeLessThan(1e-5);
         MaxDiff(fast.Weights, avgReference.Weights).Should().BeLessThan(1e-5);
         fast.Weights.abs().sum().item<float>().Should().BeGreaterThan(1f);
@@ -218,6 +218,34 @@ public class ExpandedWeightsTests
     }
 
     [Fact]
+    public void Progress_is_reported_cancellation_stops_and_a_disposed_set_says_so()
+    {
+        var model = Seeded(15, ("conv1", nn.Conv2d(3, 4, 3, padding: 1)), ("relu", nn.ReLU()), ("conv2", nn.Conv2d(4, 5, 3, padding: 1)));
+        var shape = new long[] { 3, 11, 11 };
+        var reports = new List<ExpandedWeightsProgress>();
+        var set = ExpandedWeights.Compute(model, "input", "conv2", shape, null, new SynchronousProgress<ExpandedWeightsProgress>(reports.Add));
+        reports.Should().NotBeEmpty().And.OnlyContain(r => r.Method == set.Method && r.Done >= 1 && r.Done <= r.Total);
+        reports[^1].Done.Should().Be(reports[^1].Total);
+
+        var referenceReports = new List<ExpandedWeightsProgress>();
+        using (ExpandedWeights.ComputeReference(model, "input", "conv2", shape, null, new SynchronousProgress<ExpandedWeightsProgress>(referenceReports.Add)))
+        {
+            referenceReports.Select(r => r.Done).Should().Equal(1, 2, 3, 4, 5); // one backward pass per target channel
+        }
+
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+        FluentActions.Invoking(() => ExpandedWeights.Compute(model, "input", "conv2", shape, null, null, cancelled.Token)).Should().Throw<OperationCanceledException>();
+        FluentActions.Invoking(() => ExpandedWeights.ComputeReference(model, "input", "conv2", shape, null, null, cancelled.Token)).Should().Throw<OperationCanceledException>();
+
+        set.ToString().Should().StartWith("input -> conv2: 5 x 3 x 5 x 5 (PackedImpulses: ");
+        set.Dispose();
+        set.Dispose(); // twice is harmless
+        FluentActions.Invoking(() => set.Weights).Should().Throw<ObjectDisposedException>().WithMessage("*'input' to 'conv2' were disposed*");
+        FluentActions.Invoking(() => set.Get(0, 0)).Should().Throw<ObjectDisposedException>();
+    }
+
+    [Fact]
     public void The_model_is_left_as_it_was()
     {
         var model = Seeded(14, ("conv1", nn.Conv2d(3, 4, 3, padding: 1)), ("relu", nn.ReLU()), ("conv2", nn.Conv2d(4, 5, 3, padding: 1)));
@@ -233,10 +261,24 @@ public class ExpandedWeightsTests
         model.parameters().Select(p => p.grad is null || p.grad.IsInvalid).Should().OnlyContain(none => none);
         model.parameters().Zip(before).Should().OnlyContain(t => MaxDiff(t.First, t.Second) == 0);
         HandBuiltNet.HookCount(ModelLayers.Find(model, "relu")).Should().Be(0);
-        // The model runs normally again (ReLU no longer identity).
-        Tensor y = model.call(full(1, 3, 11, 11, -5f));
-        ((Conv2d)ModelLayers.Find(model, "conv2")).Should().NotBeNull();
-        y.shape.Should().Equal(1, 5, 11, 11);
+
+        // The model runs normally again: its output is conv2(relu(conv1(x))), computed here by hand, and the ReLU
+        // really clips (without it, i.e. still linearized as the identity, the output would differ).
+        var conv1 = (Conv2d)ModelLayers.Find(model, "conv1");
+        var conv2 = (Conv2d)ModelLayers.Find(model, "conv2");
+        Tensor x = randn(new long[] { 1, 3, 11, 11 }, generator: new Generator(14));
+        Tensor hidden = nn.functional.conv2d(x, conv1.weight!.detach(), conv1.bias!.detach(), padding: new long[] { 1, 1 });
+        Tensor expected = nn.functional.conv2d(hidden.relu(), conv2.weight!.detach(), conv2.bias!.detach(), padding: new long[] { 1, 1 });
+        Tensor linear = nn.functional.conv2d(hidden, conv2.weight!.detach(), conv2.bias!.detach(), padding: new long[] { 1, 1 });
+        model.eval();
+        Tensor y;
+        using (no_grad())
+        {
+            y = model.call(x);
+        }
+
+        MaxDiff(y, expected).Should().BeLessThan(1e-5);
+        MaxDiff(expected, linear).Should().BeGreaterThan(1e-2, "the check must tell a clipping ReLU from the identity");
     }
 
     [Fact]
@@ -264,7 +306,7 @@ public class ExpandedWeightsTests
         using var fast = ExpandedWeights.Compute(model, "mixed3a", "mixed3b", new long[] { 256, 11, 11 });
         using var reference = ExpandedWeights.ComputeReference(model, "mixed3a", "mixed3b", new long[] { 256, 11, 11 });
 
-        fast.Method.Should().StartWith("packed");
+        fast.Method.Should().Be(ExpandedWeightMethod.PackedImpulses);
         MaxDiff(fast.Weights, reference.Weights).Should().BeLessThan(1e-4);
         reference.Weights.abs().max().item<float>().Should().BeGreaterThan(0.01f);
     }
@@ -281,11 +323,12 @@ public class ExpandedWeightsTests
 
         // 256 impulses + 2 check tiles, reach 2 (the 5 x 5 branch): 4 x 5 tiles 5 apart (one spare pixel around) on
         // 13 maps, plus the zero map: 14 x 22 x 27 = 8,316 source pixels, against 258 x 28 x 28 = 202,272 unpacked.
-        fast.Method.Should().Be("packed impulses (4 x 5 tiles 5 x 5 apart on 13 maps of 22 x 27)");
+        fast.Method.Should().Be(ExpandedWeightMethod.PackedImpulses);
+        fast.MethodDetail.Should().Be("4 x 5 tiles 5 x 5 apart on 13 maps of 22 x 27");
 
         // In bounded-memory chunks (each with its own zero map): the same weights.
         using var chunked = ExpandedWeights.Compute(model, "mixed3a", "mixed3b", shape, options with { ChunkElements = 5 * 256 * 22 * 27 });
-        chunked.Method.Should().EndWith("in 4 passes)");
+        chunked.MethodDetail.Should().EndWith("in 4 passes");
         MaxDiff(chunked.Weights, reference.Weights).Should().BeLessThan(1e-4 * reference.Weights.abs().max().item<float>());
         MaxDiff(fast.Weights, reference.Weights).Should().BeLessThan(1e-4 * reference.Weights.abs().max().item<float>());
     }
@@ -301,7 +344,7 @@ public class ExpandedWeightsTests
         using var reference = ExpandedWeights.ComputeReference(model, "input", "conv3", shape, options);
 
         fast.Stride.Should().Be((4, 4));
-        fast.Method.Should().StartWith("packed");
+        fast.Method.Should().Be(ExpandedWeightMethod.PackedImpulses);
         MaxDiff(fast.Weights, reference.Weights).Should().BeLessThan(1e-5 + (1e-4 * reference.Weights.abs().max().item<float>()));
         reference.Weights.abs().sum().item<float>().Should().BeGreaterThan(0.1f);
     }
@@ -318,7 +361,8 @@ public class ExpandedWeightsTests
             using var fast = ExpandedWeights.Compute(model, "input", "conv2", new long[] { 3, size, size }, new ExpandedWeightsOptions { ChunkElements = 2 * 3 * size * size });
             using var reference = ExpandedWeights.ComputeReference(model, "input", "conv2", new long[] { 3, size, size });
 
-            fast.Method.Should().Be("autograd reference (the path is not translation invariant)");
+            fast.Method.Should().Be(ExpandedWeightMethod.AutogradReference);
+            fast.MethodDetail.Should().Contain("not translation invariant");
             MaxDiff(fast.Weights, reference.Weights).Should().BeLessThan(1e-5);
         }
     }
@@ -331,14 +375,14 @@ public class ExpandedWeightsTests
         using var fast = ExpandedWeights.Compute(model, "block.conv1", "block", new long[] { 3, 13, 13 });
         using var reference = ExpandedWeights.ComputeReference(model, "block.conv1", "block", new long[] { 3, 13, 13 });
 
-        fast.Method.Should().Be("impulses on the caller's map");
+        fast.Method.Should().Be(ExpandedWeightMethod.ImpulsesOnCallersMap);
         MaxDiff(fast.Weights, reference.Weights).Should().BeLessThan(1e-5);
 
         // In chunks of 1 to 3 impulses (each with its own zero item): the same weights.
         foreach (long items in new[] { 4, 5, 6 })
         {
             using var chunked = ExpandedWeights.Compute(model, "block.conv1", "block", new long[] { 3, 13, 13 }, new ExpandedWeightsOptions { ChunkElements = items * 4 * 13 * 13 });
-            chunked.Method.Should().Be("impulses on the caller's map");
+            chunked.Method.Should().Be(ExpandedWeightMethod.ImpulsesOnCallersMap);
             MaxDiff(chunked.Weights, reference.Weights).Should().BeLessThan(1e-5);
         }
         reference.Weights.abs().sum().item<float>().Should().BeGreaterThan(0.1f);

@@ -20,7 +20,7 @@ public class InceptionV1ExpandedWeightsTests
         using var reference = ExpandedWeights.ComputeReference(model, "mixed3a", "mixed3b", input, options);
 
         fast.Weights.shape.Should().Equal(8, 256, 5, 5);
-        fast.Method.Should().StartWith("packed impulses");
+        fast.Method.Should().Be(ExpandedWeightMethod.PackedImpulses);
         double scale = reference.Weights.abs().max().item<float>();
         scale.Should().BeGreaterThan(0);
         (fast.Weights - reference.Weights).abs().max().item<float>().Should().BeLessThan((float)(1e-4 * scale));
@@ -38,7 +38,7 @@ public class InceptionV1ExpandedWeightsTests
         using var reference = ExpandedWeights.ComputeReference(model, "mixed3b", "mixed4a", input, options);
 
         fast.Stride.Should().Be((2, 2));
-        fast.Method.Should().StartWith("packed impulses");
+        fast.Method.Should().Be(ExpandedWeightMethod.PackedImpulses);
         double scale = reference.Weights.abs().max().item<float>();
         scale.Should().BeGreaterThan(0);
         (fast.Weights - reference.Weights).abs().max().item<float>().Should().BeLessThan((float)(1e-4 * scale));

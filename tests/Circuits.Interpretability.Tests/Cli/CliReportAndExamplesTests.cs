@@ -46,7 +46,7 @@ public sealed class CliReportAndExamplesTests : IDisposable
 
         // Per unit: the visualization, 3 weight images and the tuning plot, all embedded.
         System.Text.RegularExpressions.Regex.Matches(html, "<img src=\"data:image/png;base64,").Count.Should().Be(3 * 5);
-        html.Should().Contain("packed impulses");
+        html.Should().Contain("PackedImpulses");
 
         var text = await CliTests.Run("report", "--units", "curves:8", "--steps", "8", "--size", "32", "--out", P("text"));
         text.Code.Should().Be(ExitCodes.Success, text.Err);

@@ -51,7 +51,13 @@ public sealed class CliVerbTests : IDisposable
 
         inputs.Select(i => i.GetProperty("strength").GetDouble()).Should().BeInDescendingOrder();
         File.ReadAllText(Path.Combine(_folder, "circuit-curves_4.dot")).Should().Contain("digraph");
-        JsonDocument.Parse(File.ReadAllText(Path.Combine(_folder, "circuit-curves_4.json"))).RootElement.GetProperty("nodes").GetArrayLength().Should().Be(4);
+        using var graph = JsonDocument.Parse(File.ReadAllText(Path.Combine(_folder, "circuit-curves_4.json")));
+        graph.RootElement.GetProperty("nodes").GetArrayLength().Should().Be(4);
+
+        // The graph is built from the same expanded weights as the listing: same inputs, same order, same strengths.
+        var edges = graph.RootElement.GetProperty("edges").EnumerateArray().ToList();
+        edges.Select(e => e.GetProperty("source").GetString()).Should().Equal(inputs.Select(i => i.GetProperty("unit").GetString()));
+        edges.Select(e => e.GetProperty("strength").GetDouble()).Should().Equal(inputs.Select(i => i.GetProperty("strength").GetDouble()));
     }
 
     [Fact]
