@@ -19,8 +19,11 @@ public sealed record ExpandedWeightsOptions
     public ExpandedWeightPart Part { get; init; } = ExpandedWeightPart.Signed;
 
     /// <summary>
-    /// The total stride of the path (source positions per target position), when it cannot be read from the
-    /// layers' sizes. Null: round(source size / target size), per axis.
+    /// The total stride of the path (source positions per target position), the same on both axes. Null: inferred
+    /// per axis by running the path once more with the input's spatial size doubled, as the growth of the source
+    /// layer's map over the growth of the target layer's map (1 when both maps have the same size; exact for
+    /// "same" and "valid" padding alike); only if the model refuses the doubled input, the rounded ratio of the
+    /// two maps' sizes.
     /// </summary>
     public int? Stride { get; init; }
 
