@@ -1,13 +1,16 @@
 namespace Circuits.Interpretability.IO;
 
-/// <summary>The CRC-32 (IEEE 802.3, as zip uses it) of a byte span.</summary>
+/// <summary>The CRC-32 (IEEE 802.3, as zip uses it) of a byte span, whole or in pieces.</summary>
 internal static class Crc32
 {
     private static readonly uint[] Table = BuildTable();
 
-    public static uint Compute(ReadOnlySpan<byte> data)
+    public static uint Compute(ReadOnlySpan<byte> data) => Update(0, data);
+
+    /// <summary>Continues <paramref name="crc"/>, the CRC-32 of the bytes before <paramref name="data"/> (0 for none).</summary>
+    public static uint Update(uint crc, ReadOnlySpan<byte> data)
     {
-        uint crc = 0xFFFFFFFFu;
+        crc = ~crc;
         foreach (byte b in data)
         {
             crc = Table[(crc ^ b) & 0xFF] ^ (crc >> 8);

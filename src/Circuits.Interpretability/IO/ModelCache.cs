@@ -5,10 +5,14 @@ using System.Security.Cryptography;
 namespace Circuits.Interpretability.IO;
 
 /// <summary>
-/// Downloads published weight files once into a cache folder and hands out their paths. A download is
-/// written to a temporary file in the same folder, checked (size, and SHA-256 when the registry knows it) and
-/// only then renamed into place, so a partial or corrupt file is never taken as complete. Without network
-/// access it fails fast (a short connect timeout) with a message saying where to put the file by hand.
+/// Downloads published weight files once into a cache folder and hands out their paths. A download is written
+/// to a temporary <c>.partial</c> file in the same folder and only renamed into place once it is verified: by
+/// its SHA-256 when the <see cref="ModelFile"/> states one, otherwise by content (it must parse as the weight
+/// format its file name names and pass the file's <see cref="ModelFile.Check"/>, such as loading into its
+/// model). A partial, corrupt, HTML or foreign file is never taken as complete. Every transfer is bounded in
+/// time (<see cref="ConnectTimeout"/>, <see cref="HeadersTimeout"/>, <see cref="ReadTimeout"/>,
+/// <see cref="MinimumBytesPerSecond"/>, <see cref="Deadline"/>) and size (<see cref="MaxDownloadBytes"/>), so
+/// a silent or trickling server cannot hang it; the message of every failure says where to put the file by hand.
 /// </summary>
 public sealed class ModelCache
 {
@@ -52,11 +56,32 @@ public sealed class ModelCache
     /// <summary>The cache folder.</summary>
     public string Directory { get; }
 
-    /// <summary>How long to wait for a connection before giving up (default 10 s).</summary>
+    /// <summary>How long to wait for a connection before giving up (default 10 s; applies to the client the cache creates).</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long the complete response headers may take to arrive, connection included (default 30 s).</summary>
+    public TimeSpan HeadersTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How long a download may receive nothing before it is abandoned (default 60 s).</summary>
     public TimeSpan ReadTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>How long one whole download may take, headers included (default 1 hour).</summary>
+    public TimeSpan Deadline { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>
+    /// The slowest average rate accepted over each <see cref="ThroughputWindow"/>, in bytes per second (default
+    /// 16 KiB/s; 0 turns the check off). A server trickling a byte a second is abandoned after one window.
+    /// </summary>
+    public long MinimumBytesPerSecond { get; init; } = 16 * 1024;
+
+    /// <summary>The span over which <see cref="MinimumBytesPerSecond"/> is measured (default 30 s).</summary>
+    public TimeSpan ThroughputWindow { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The largest download accepted (default 4 GiB).</summary>
+    public long MaxDownloadBytes { get; init; } = 4L << 30;
+
+    /// <summary>The limits used to parse a download whose SHA-256 is unknown (default <see cref="WeightLoadOptions.Default"/>).</summary>
+    public WeightLoadOptions WeightOptions { get; init; } = WeightLoadOptions.Default;
 
     /// <summary>Where <paramref name="file"/> lives in this cache (whether or not it is there yet).</summary>
     public string PathFor(ModelFile file)
@@ -83,10 +108,12 @@ public sealed class ModelCache
 
     /// <summary>
     /// Returns the path of <paramref name="file"/> in the cache, downloading it first if it is not there (or is
-    /// there with a hash different from the registry's).
+    /// there with a hash different from the registry's). Stale <c>.partial</c> files of the same file left by a
+    /// killed download are removed first; those of a download still running (in any process) are left alone.
     /// </summary>
-    /// <exception cref="ModelDownloadException">The download failed, was incomplete, or its hash differs; the
-    /// message says where to put the file by hand. Nothing is left in the cache.</exception>
+    /// <exception cref="ModelDownloadException">The download failed, timed out, was too slow, incomplete or too
+    /// large, its hash differs, or (without a hash) it is not a valid weight file or fails
+    /// <see cref="ModelFile.Check"/>; the message says where to put the file by hand. Nothing is left in the cache.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task<string> GetAsync(ModelFile file, IProgress<DownloadProgress>? progress = null, CancellationToken cancellationToken = default)
     {
@@ -104,14 +131,23 @@ public sealed class ModelCache
         }
 
         System.IO.Directory.CreateDirectory(Directory);
+        RemoveStalePartials(file);
         string temp = Path.Combine(Directory, $".{file.FileName}.{Guid.NewGuid():N}.partial");
         HttpClient client = _httpClient ?? CreateClient();
+        // The partial is held open (a shared lock) until it is renamed, so that another process's clean-up of
+        // stale partials, which needs an exclusive lock, never removes a download in progress.
+        var output = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.Read | FileShare.Delete, 1 << 16, useAsync: true);
         try
         {
-            string actual = await DownloadAsync(client, file, temp, path, progress, cancellationToken).ConfigureAwait(false);
+            string actual = await new ModelDownload(this, file, path).RunAsync(client, output, progress, cancellationToken).ConfigureAwait(false);
             if (expected is not null && actual != expected)
             {
                 throw Failure(file, path, $"the downloaded file's SHA-256 is {actual} but {expected} was expected (corrupted or changed upstream)");
+            }
+
+            if (expected is null)
+            {
+                Verify(file, temp, path);
             }
 
             File.Move(temp, path, overwrite: true);
@@ -119,6 +155,7 @@ public sealed class ModelCache
         }
         finally
         {
+            await output.DisposeAsync().ConfigureAwait(false);
             if (_httpClient is null)
             {
                 client.Dispose();
@@ -131,81 +168,81 @@ public sealed class ModelCache
         }
     }
 
-    private async Task<string> DownloadAsync(HttpClient client, ModelFile file, string temp, string path, IProgress<DownloadProgress>? progress, CancellationToken cancellationToken)
-    {
-        HttpResponseMessage response;
-        try
-        {
-            response = await client.GetAsync(file.Url, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
-        }
-        catch (HttpRequestException e)
-        {
-            throw Failure(file, path, $"no connection ({e.Message})", e);
-        }
-        catch (TaskCanceledException e) when (!cancellationToken.IsCancellationRequested)
-        {
-            throw Failure(file, path, $"no answer within the time limit ({e.Message})", e);
-        }
+    /// <summary>The failure of a download, with the place to put the file by hand.</summary>
+    internal static ModelDownloadException Failure(ModelFile file, string path, string reason, Exception? inner = null) => new(
+        $"Could not download '{file.Name}' from {file.Url}: {reason}. Nothing was saved. Without network access, download " +
+        $"{file.FileName} on another machine and copy it to {path}" +
+        (file.Sha256 is null ? "" : $" (its SHA-256 must be {file.Sha256})") +
+        "; or point the cache elsewhere with new ModelCache(directory) or the CIRCUITS_CACHE environment variable.",
+        path,
+        inner);
 
-        using (response)
+    /// <summary>Without a known hash, the download must parse as the format its name names and pass the file's check.</summary>
+    private void Verify(ModelFile file, string temp, string path)
+    {
+        StateDict weights;
+        using (var stream = new FileStream(temp, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete))
         {
-            if (!response.IsSuccessStatusCode)
+            WeightFormat expected = ExpectedFormat(file.FileName);
+            WeightFormat actual = WeightFile.Detect(stream);
+            if (expected != WeightFormat.Unknown && actual != expected)
             {
-                throw Failure(file, path, $"the server answered {(int)response.StatusCode} {response.ReasonPhrase}");
+                throw Failure(file, path, $"the downloaded file is not a {Describe(expected)} as its name {file.FileName} says (its {stream.Length} bytes are {(actual == WeightFormat.Unknown ? "of no weight format" : $"a {Describe(actual)}")})");
             }
 
-            long? total = response.Content.Headers.ContentLength;
-            long received = 0;
-            using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
             try
             {
-                await using Stream body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-                await using var output = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true);
-                var buffer = new byte[1 << 16];
-                progress?.Report(new DownloadProgress(file.FileName, 0, total));
-                while (true)
-                {
-                    using var stall = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                    stall.CancelAfter(ReadTimeout);
-                    int read;
-                    try
-                    {
-                        read = await body.ReadAsync(buffer, stall.Token).ConfigureAwait(false);
-                    }
-                    catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
-                    {
-                        throw Failure(file, path, $"nothing was received for {ReadTimeout.TotalSeconds:0} s after {received} bytes", e);
-                    }
-
-                    if (read == 0)
-                    {
-                        break;
-                    }
-
-                    if (total is long limit && received + read > limit)
-                    {
-                        throw Failure(file, path, $"the server sent more than the {limit} bytes it announced");
-                    }
-
-                    hash.AppendData(buffer, 0, read);
-                    await output.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
-                    received += read;
-                    progress?.Report(new DownloadProgress(file.FileName, received, total));
-                }
-
-                await output.FlushAsync(cancellationToken).ConfigureAwait(false);
+                weights = WeightFile.Load(stream, file.FileName, WeightOptions);
             }
-            catch (Exception e) when (e is IOException or HttpRequestException)
+            catch (WeightFormatException e)
             {
-                throw Failure(file, path, $"the connection broke after {received}{(total is null ? "" : $" of {total}")} bytes ({e.Message})", e);
+                throw Failure(file, path, $"the downloaded file is not a valid weight file ({e.Message})", e);
             }
+        }
 
-            if (total is long announced && received != announced)
+        try
+        {
+            file.Check?.Invoke(weights);
+        }
+        catch (CircuitsException e)
+        {
+            throw Failure(file, path, $"the downloaded weights do not fit the model they are for ({e.Message})", e);
+        }
+    }
+
+    private static WeightFormat ExpectedFormat(string fileName) => Path.GetExtension(fileName).ToLowerInvariant() switch
+    {
+        ".safetensors" => WeightFormat.SafeTensors,
+        ".pth" or ".pt" or ".ckpt" or ".bin" => WeightFormat.PyTorch,
+        _ => WeightFormat.Unknown,
+    };
+
+    private static string Describe(WeightFormat format) => format == WeightFormat.SafeTensors ? "safetensors file" : "PyTorch checkpoint";
+
+    /// <summary>Deletes this file's partials that no download holds open (left by a killed process).</summary>
+    private void RemoveStalePartials(ModelFile file)
+    {
+        string prefix = $".{file.FileName}.";
+        foreach (string partial in System.IO.Directory.EnumerateFiles(Directory, "*.partial"))
+        {
+            string name = Path.GetFileName(partial);
+            string middle = name.Length > prefix.Length + ".partial".Length ? name[prefix.Length..^".partial".Length] : "";
+            if (!name.StartsWith(prefix, StringComparison.Ordinal) || middle.Length != 32 || !middle.All(Uri.IsHexDigit))
             {
-                throw Failure(file, path, $"the download stopped after {received} of {announced} bytes");
+                continue;
             }
 
-            return Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant();
+            try
+            {
+                // An exclusive lock fails while a running download holds the file open.
+                using var stale = new FileStream(partial, FileMode.Open, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose);
+            }
+            catch (IOException)
+            {
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
         }
     }
 
@@ -216,12 +253,4 @@ public sealed class ModelCache
         client.DefaultRequestHeaders.UserAgent.Add(new ProductInfoHeaderValue("Circuits.Interpretability", "0.1"));
         return client;
     }
-
-    private static ModelDownloadException Failure(ModelFile file, string path, string reason, Exception? inner = null) => new(
-        $"Could not download '{file.Name}' from {file.Url}: {reason}. Nothing was saved. Without network access, download " +
-        $"{file.FileName} on another machine and copy it to {path}" +
-        (file.Sha256 is null ? "" : $" (its SHA-256 must be {file.Sha256})") +
-        "; or point the cache elsewhere with new ModelCache(directory) or the CIRCUITS_CACHE environment variable.",
-        path,
-        inner);
 }

@@ -9,7 +9,16 @@ namespace Circuits.Interpretability.IO;
 /// <param name="Sha256">The file's SHA-256 in lowercase hex, or null when no trustworthy published value is known;
 /// then the download is accepted unverified (its hash is still computed and reported).</param>
 /// <param name="Description">One line for users.</param>
-public sealed record ModelFile(string Name, string FileName, Uri Url, string? Sha256, string Description);
+public sealed record ModelFile(string Name, string FileName, Uri Url, string? Sha256, string Description)
+{
+    /// <summary>
+    /// For a file that belongs to a model: loads the parsed weights into that model and throws when they do not
+    /// fit. <see cref="ModelCache"/> runs it on a download whose <see cref="Sha256"/> is unknown, before keeping
+    /// it (for example <c>InceptionV1.WeightsFile</c> loads the weights into an InceptionV1). Null: the download
+    /// only has to parse as a weight file of the format its <see cref="FileName"/> names.
+    /// </summary>
+    public Action<StateDict>? Check { get; init; }
+}
 
 /// <summary>Progress of a download.</summary>
 /// <param name="FileName">The file being downloaded.</param>
@@ -22,8 +31,10 @@ public static class ModelRegistry
 {
     /// <summary>
     /// Lucid's InceptionV1 (<c>inception5h</c>) converted to a PyTorch state dict, as Lucent and Captum download it.
-    /// Its SHA-256 is null: no public source we could check states it, and a hash is never invented. Verify
-    /// the file yourself, or pass a <see cref="ModelFile"/> with the hash you trust to <see cref="ModelCache.GetAsync"/>.
+    /// Its SHA-256 is null: no public source we could check states it, and a hash is never invented. A download
+    /// is therefore checked by content (it must parse as a PyTorch checkpoint; <c>InceptionV1.WeightsFile</c>, which
+    /// <c>InceptionV1.PretrainedAsync</c> uses, also loads it into the model). Pin the hash of a copy you trust with
+    /// <c>ModelRegistry.Inception5h with { Sha256 = "..." }</c> (see docs/weight-formats.md).
     /// </summary>
     public static ModelFile Inception5h { get; } = new(
         "inception5h",

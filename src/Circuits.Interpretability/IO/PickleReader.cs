@@ -1,44 +1,11 @@
-using System.Buffers.Binary;
-using System.Numerics;
-using System.Text;
-
 namespace Circuits.Interpretability.IO;
-
-/// <summary>A Python global (module attribute) that the allow-list accepted; it is a name, never code.</summary>
-internal sealed record PyGlobal(string Module, string Name)
-{
-    public string FullName => $"{Module}.{Name}";
-}
-
-/// <summary>A Python tuple.</summary>
-internal sealed record PyTuple(object?[] Items);
-
-/// <summary>A Python dict or OrderedDict, in insertion order.</summary>
-internal sealed class PyDict
-{
-    public List<KeyValuePair<object?, object?>> Items { get; } = new();
-
-    public void Set(object? key, object? value)
-    {
-        for (int i = 0; i < Items.Count; i++)
-        {
-            if (Equals(Items[i].Key, key))
-            {
-                Items[i] = KeyValuePair.Create(key, value);
-                return;
-            }
-        }
-
-        Items.Add(KeyValuePair.Create(key, value));
-    }
-}
 
 /// <summary>
 /// A minimal, safe reader for the pickles that <c>torch.save</c> writes for state dicts. It interprets a fixed
 /// set of opcodes with a data stack, accepts only allow-listed globals (the tensor rebuild functions,
 /// <c>collections.OrderedDict</c> and the storage types), hands persistent ids to the caller, and never
-/// executes, imports or instantiates anything. Every length is checked against the bytes that remain before
-/// anything is allocated.
+/// executes, imports or instantiates anything. Every opcode does work proportional to its own bytes (dicts
+/// are built in linear time), so reading is linear in the pickle's size, which is capped.
 /// </summary>
 internal sealed class PickleReader
 {
@@ -62,7 +29,7 @@ internal sealed class PickleReader
 
     private static readonly object Mark = new();
 
-    private readonly Stream _stream;
+    private readonly PickleInput _in;
     private readonly string _source;
     private readonly Func<PyTuple, object> _persistentLoad;
     private readonly Func<PyGlobal, PyTuple, object?> _call;
@@ -74,13 +41,17 @@ internal sealed class PickleReader
     /// <param name="source">The file name for messages.</param>
     /// <param name="persistentLoad">Resolves a persistent id (a tuple) to an object.</param>
     /// <param name="call">Applies an allow-listed global to arguments (the REDUCE opcode).</param>
-    public PickleReader(Stream stream, string source, Func<PyTuple, object> persistentLoad, Func<PyGlobal, PyTuple, object?> call)
+    /// <param name="maxBytes">The most bytes the pickle may take (<see cref="WeightLoadOptions.MaxPickleBytes"/>).</param>
+    public PickleReader(Stream stream, string source, Func<PyTuple, object> persistentLoad, Func<PyGlobal, PyTuple, object?> call, long maxBytes)
     {
-        _stream = stream;
+        _in = new PickleInput(stream, source, maxBytes);
         _source = source;
         _persistentLoad = persistentLoad;
         _call = call;
     }
+
+    /// <summary>The bytes this reader has consumed.</summary>
+    public long BytesRead => _in.Consumed;
 
     /// <summary>Reads one pickled object.</summary>
     public object? Load()
@@ -90,254 +61,257 @@ internal sealed class PickleReader
         _memo.Clear();
         while (true)
         {
-            long position = _stream.Position;
-            byte op = ReadByte();
-            switch (op)
+            long position = _in.Position;
+            byte op = _in.ReadByte();
+            if (op == (byte)'.')
             {
-                case 0x80: // PROTO
-                    {
-                        byte protocol = ReadByte();
-                        if (protocol > 5)
-                        {
-                            throw Error($"pickle protocol {protocol} at byte {position}; expected 2 to 5");
-                        }
+                // STOP
+                if (_stack.Count != 1 || _marks.Count != 0)
+                {
+                    throw _in.Error($"STOP at byte {position} with {_stack.Count} items on the stack; expected exactly 1");
+                }
 
-                        break;
-                    }
-
-                case 0x95: // FRAME: a length hint only
-                    ReadBytes(8);
-                    break;
-                case (byte)'.': // STOP
-                    if (_stack.Count != 1 || _marks.Count != 0)
-                    {
-                        throw Error($"STOP at byte {position} with {_stack.Count} items on the stack; expected exactly 1");
-                    }
-
-                    return _stack[0];
-                case (byte)'(':
-                    _marks.Push(_stack.Count);
-                    _stack.Add(Mark);
-                    break;
-                case (byte)')':
-                    Push(new PyTuple(Array.Empty<object?>()));
-                    break;
-                case (byte)'t':
-                    Push(new PyTuple(PopToMark().ToArray()));
-                    break;
-                case 0x85:
-                    Push(new PyTuple(new[] { Pop() }));
-                    break;
-                case 0x86:
-                    {
-                        object? b = Pop();
-                        object? a = Pop();
-                        Push(new PyTuple(new[] { a, b }));
-                        break;
-                    }
-
-                case 0x87:
-                    {
-                        object? c = Pop();
-                        object? b = Pop();
-                        object? a = Pop();
-                        Push(new PyTuple(new[] { a, b, c }));
-                        break;
-                    }
-
-                case (byte)']':
-                    Push(new List<object?>());
-                    break;
-                case (byte)'l':
-                    Push(PopToMark());
-                    break;
-                case (byte)'a':
-                    {
-                        object? item = Pop();
-                        AsList(Peek(), position).Add(item);
-                        break;
-                    }
-
-                case (byte)'e':
-                    {
-                        List<object?> items = PopToMark();
-                        AsList(Peek(), position).AddRange(items);
-                        break;
-                    }
-
-                case (byte)'}':
-                    Push(new PyDict());
-                    break;
-                case (byte)'d':
-                    {
-                        List<object?> items = PopToMark();
-                        var dict = new PyDict();
-                        AddPairs(dict, items, position);
-                        Push(dict);
-                        break;
-                    }
-
-                case (byte)'s':
-                    {
-                        object? value = Pop();
-                        object? key = Pop();
-                        AsDict(Peek(), position).Set(key, value);
-                        break;
-                    }
-
-                case (byte)'u':
-                    {
-                        List<object?> items = PopToMark();
-                        AddPairs(AsDict(Peek(), position), items, position);
-                        break;
-                    }
-
-                case (byte)'N':
-                    Push(null);
-                    break;
-                case 0x88:
-                    Push(true);
-                    break;
-                case 0x89:
-                    Push(false);
-                    break;
-                case (byte)'J':
-                    Push((long)BinaryPrimitives.ReadInt32LittleEndian(ReadBytes(4)));
-                    break;
-                case (byte)'K':
-                    Push((long)ReadByte());
-                    break;
-                case (byte)'M':
-                    Push((long)BinaryPrimitives.ReadUInt16LittleEndian(ReadBytes(2)));
-                    break;
-                case 0x8a: // LONG1
-                    Push(ReadLong(ReadByte()));
-                    break;
-                case 0x8b: // LONG4
-                    {
-                        int n = BinaryPrimitives.ReadInt32LittleEndian(ReadBytes(4));
-                        if (n < 0 || n > 64)
-                        {
-                            throw Error($"LONG4 of {n} bytes at byte {position}; integers in state dicts take at most 64 bytes");
-                        }
-
-                        Push(ReadLong(n));
-                        break;
-                    }
-
-                case (byte)'G':
-                    Push(BinaryPrimitives.ReadDoubleBigEndian(ReadBytes(8)));
-                    break;
-                case (byte)'X':
-                    Push(Encoding.UTF8.GetString(ReadBytes(ReadLength(4, position))));
-                    break;
-                case 0x8c:
-                    Push(Encoding.UTF8.GetString(ReadBytes(ReadByte())));
-                    break;
-                case 0x8d:
-                    Push(Encoding.UTF8.GetString(ReadBytes(ReadLength(8, position))));
-                    break;
-                case (byte)'T':
-                    Push(Encoding.Latin1.GetString(ReadBytes(ReadLength(4, position))));
-                    break;
-                case (byte)'U':
-                    Push(Encoding.Latin1.GetString(ReadBytes(ReadByte())));
-                    break;
-                case (byte)'B':
-                    Push(ReadBytes(ReadLength(4, position)));
-                    break;
-                case (byte)'C':
-                    Push(ReadBytes(ReadByte()));
-                    break;
-                case 0x8e:
-                    Push(ReadBytes(ReadLength(8, position)));
-                    break;
-                case (byte)'q':
-                    _memo[ReadByte()] = Peek();
-                    break;
-                case (byte)'r':
-                    _memo[BinaryPrimitives.ReadUInt32LittleEndian(ReadBytes(4))] = Peek();
-                    break;
-                case 0x94: // MEMOIZE
-                    _memo[_memo.Count] = Peek();
-                    break;
-                case (byte)'h':
-                    Push(MemoGet(ReadByte(), position));
-                    break;
-                case (byte)'j':
-                    Push(MemoGet(BinaryPrimitives.ReadUInt32LittleEndian(ReadBytes(4)), position));
-                    break;
-                case (byte)'c': // GLOBAL
-                    {
-                        string module = ReadLine(position);
-                        string name = ReadLine(position);
-                        Push(Global(module, name, position));
-                        break;
-                    }
-
-                case 0x93: // STACK_GLOBAL
-                    {
-                        object? name = Pop();
-                        object? module = Pop();
-                        if (module is not string m || name is not string n)
-                        {
-                            throw Error($"STACK_GLOBAL at byte {position} without two strings");
-                        }
-
-                        Push(Global(m, n, position));
-                        break;
-                    }
-
-                case (byte)'R': // REDUCE
-                    {
-                        object? args = Pop();
-                        object? callable = Pop();
-                        if (callable is not PyGlobal global || args is not PyTuple tuple)
-                        {
-                            throw Error($"REDUCE at byte {position} applies {Describe(callable)} to {Describe(args)}; expected an allowed global and a tuple");
-                        }
-
-                        Push(_call(global, tuple));
-                        break;
-                    }
-
-                case (byte)'b': // BUILD: only the attribute dict of an OrderedDict (state_dict()._metadata) is accepted, and ignored
-                    {
-                        object? state = Pop();
-                        object? target = Peek();
-                        if (target is not PyDict || state is not (PyDict or PyTuple or null))
-                        {
-                            throw new UnsafePickleException($"{_source}: BUILD at byte {position} sets the state of {Describe(target)}; a state dict only sets the attributes of an OrderedDict.");
-                        }
-
-                        break;
-                    }
-
-                case (byte)'Q': // BINPERSID
-                    {
-                        object? pid = Pop();
-                        if (pid is not PyTuple tuple)
-                        {
-                            throw Error($"persistent id at byte {position} is {Describe(pid)}; expected a tuple");
-                        }
-
-                        Push(_persistentLoad(tuple));
-                        break;
-                    }
-
-                case (byte)'0':
-                    Pop();
-                    break;
-                case (byte)'1':
-                    PopToMark();
-                    break;
-                case (byte)'2':
-                    Push(Peek());
-                    break;
-                default:
-                    throw new UnsafePickleException($"{_source}: pickle opcode 0x{op:x2} ('{(op is >= 32 and < 127 ? ((char)op).ToString() : "?")}') at byte {position} is not accepted; " +
-                        "a state dict needs only the container, number, string, memo, global, REDUCE, BUILD and persistent-id opcodes of protocol 2.");
+                return _stack[0];
             }
+
+            Step(op, position);
+        }
+    }
+
+    private void Step(byte op, long position)
+    {
+        switch (op)
+        {
+            case 0x80: // PROTO
+                byte protocol = _in.ReadByte();
+                if (protocol > 5)
+                {
+                    throw _in.Error($"pickle protocol {protocol} at byte {position}; expected 2 to 5");
+                }
+
+                break;
+            case 0x95: // FRAME: a length hint only
+                _in.ReadBytes(8);
+                break;
+            case (byte)'(':
+                _marks.Push(_stack.Count);
+                _stack.Add(Mark);
+                break;
+            case (byte)')':
+                Push(new PyTuple(Array.Empty<object?>()));
+                break;
+            case (byte)'t':
+                Push(new PyTuple(PopToMark().ToArray()));
+                break;
+            case 0x85:
+                Push(new PyTuple(new[] { Pop() }));
+                break;
+            case 0x86:
+                {
+                    object? b = Pop();
+                    object? a = Pop();
+                    Push(new PyTuple(new[] { a, b }));
+                    break;
+                }
+
+            case 0x87:
+                {
+                    object? c = Pop();
+                    object? b = Pop();
+                    object? a = Pop();
+                    Push(new PyTuple(new[] { a, b, c }));
+                    break;
+                }
+
+            case (byte)']':
+                Push(new List<object?>());
+                break;
+            case (byte)'l':
+                Push(PopToMark());
+                break;
+            case (byte)'a':
+                {
+                    object? item = Pop();
+                    AsList(Peek(), position).Add(item);
+                    break;
+                }
+
+            case (byte)'e':
+                {
+                    List<object?> items = PopToMark();
+                    AsList(Peek(), position).AddRange(items);
+                    break;
+                }
+
+            case (byte)'}':
+                Push(new PyDict());
+                break;
+            case (byte)'d':
+                {
+                    List<object?> items = PopToMark();
+                    var dict = new PyDict();
+                    AddPairs(dict, items, position);
+                    Push(dict);
+                    break;
+                }
+
+            case (byte)'s':
+                {
+                    object? value = Pop();
+                    object? key = Pop();
+                    AsDict(Peek(), position).Set(key, value);
+                    break;
+                }
+
+            case (byte)'u':
+                {
+                    List<object?> items = PopToMark();
+                    AddPairs(AsDict(Peek(), position), items, position);
+                    break;
+                }
+
+            case (byte)'N':
+                Push(null);
+                break;
+            case 0x88:
+                Push(true);
+                break;
+            case 0x89:
+                Push(false);
+                break;
+            case (byte)'J':
+                Push((long)_in.ReadInt32());
+                break;
+            case (byte)'K':
+                Push((long)_in.ReadByte());
+                break;
+            case (byte)'M':
+                Push((long)_in.ReadUInt16());
+                break;
+            case 0x8a: // LONG1
+                Push(_in.ReadLong(_in.ReadByte()));
+                break;
+            case 0x8b: // LONG4
+                int n = _in.ReadInt32();
+                if (n < 0 || n > 64)
+                {
+                    throw _in.Error($"LONG4 of {n} bytes at byte {position}; integers in state dicts take at most 64 bytes");
+                }
+
+                Push(_in.ReadLong(n));
+                break;
+            case (byte)'G':
+                Push(_in.ReadDoubleBigEndian());
+                break;
+            case (byte)'X':
+                Push(_in.ReadUtf8(_in.ReadLength(4, position), position));
+                break;
+            case 0x8c:
+                Push(_in.ReadUtf8(_in.ReadByte(), position));
+                break;
+            case 0x8d:
+                Push(_in.ReadUtf8(_in.ReadLength(8, position), position));
+                break;
+            case (byte)'T':
+                Push(_in.ReadLatin1(_in.ReadLength(4, position)));
+                break;
+            case (byte)'U':
+                Push(_in.ReadLatin1(_in.ReadByte()));
+                break;
+            case (byte)'B':
+                Push(_in.ReadBytes(_in.ReadLength(4, position)));
+                break;
+            case (byte)'C':
+                Push(_in.ReadBytes(_in.ReadByte()));
+                break;
+            case 0x8e:
+                Push(_in.ReadBytes(_in.ReadLength(8, position)));
+                break;
+            case (byte)'q':
+                _memo[_in.ReadByte()] = Peek();
+                break;
+            case (byte)'r':
+                _memo[_in.ReadUInt32()] = Peek();
+                break;
+            case 0x94: // MEMOIZE
+                _memo[_memo.Count] = Peek();
+                break;
+            case (byte)'h':
+                Push(MemoGet(_in.ReadByte(), position));
+                break;
+            case (byte)'j':
+                Push(MemoGet(_in.ReadUInt32(), position));
+                break;
+            case (byte)'c': // GLOBAL
+                {
+                    string module = _in.ReadLine(position);
+                    string name = _in.ReadLine(position);
+                    Push(Global(module, name, position));
+                    break;
+                }
+
+            case 0x93: // STACK_GLOBAL
+                {
+                    object? name = Pop();
+                    object? module = Pop();
+                    if (module is not string m || name is not string s)
+                    {
+                        throw _in.Error($"STACK_GLOBAL at byte {position} without two strings");
+                    }
+
+                    Push(Global(m, s, position));
+                    break;
+                }
+
+            case (byte)'R': // REDUCE
+                {
+                    object? args = Pop();
+                    object? callable = Pop();
+                    if (callable is not PyGlobal global || args is not PyTuple tuple)
+                    {
+                        throw _in.Error($"REDUCE at byte {position} applies {Describe(callable)} to {Describe(args)}; expected an allowed global and a tuple");
+                    }
+
+                    Push(_call(global, tuple));
+                    break;
+                }
+
+            case (byte)'b': // BUILD: only the attribute dict of an OrderedDict (state_dict()._metadata) is accepted, and ignored
+                {
+                    object? state = Pop();
+                    object? target = Peek();
+                    if (target is not PyDict || state is not (PyDict or PyTuple or null))
+                    {
+                        throw new UnsafePickleException($"{_source}: BUILD at byte {position} sets the state of {Describe(target)}; a state dict only sets the attributes of an OrderedDict.");
+                    }
+
+                    break;
+                }
+
+            case (byte)'Q': // BINPERSID
+                {
+                    object? pid = Pop();
+                    if (pid is not PyTuple tuple)
+                    {
+                        throw _in.Error($"persistent id at byte {position} is {Describe(pid)}; expected a tuple");
+                    }
+
+                    Push(_persistentLoad(tuple));
+                    break;
+                }
+
+            case (byte)'0':
+                Pop();
+                break;
+            case (byte)'1':
+                PopToMark();
+                break;
+            case (byte)'2':
+                Push(Peek());
+                break;
+            default:
+                throw new UnsafePickleException($"{_source}: pickle opcode 0x{op:x2} ('{(op is >= 32 and < 127 ? ((char)op).ToString() : "?")}') at byte {position} is not accepted; " +
+                    "a state dict needs only the container, number, string, memo, global, REDUCE, BUILD and persistent-id opcodes of protocol 2.");
         }
     }
 
@@ -353,89 +327,9 @@ internal sealed class PickleReader
         return new PyGlobal(module, name);
     }
 
-    private object ReadLong(int n)
-    {
-        byte[] bytes = ReadBytes(n);
-        if (n == 0)
-        {
-            return 0L;
-        }
-
-        if (n <= 8)
-        {
-            long value = 0;
-            for (int i = n - 1; i >= 0; i--)
-            {
-                value = (value << 8) | bytes[i];
-            }
-
-            // Sign-extend from n bytes.
-            int shift = 64 - (8 * n);
-            return shift == 0 ? value : (value << shift) >> shift;
-        }
-
-        return new BigInteger(bytes, isUnsigned: false, isBigEndian: false);
-    }
-
-    private int ReadLength(int size, long position)
-    {
-        byte[] b = ReadBytes(size);
-        long length = size == 4 ? BinaryPrimitives.ReadUInt32LittleEndian(b) : BinaryPrimitives.ReadInt64LittleEndian(b);
-        long remaining = _stream.Length - _stream.Position;
-        if (length < 0 || length > remaining)
-        {
-            throw Error($"a string or bytes object at byte {position} declares {length} bytes but only {remaining} remain (truncated or corrupted)");
-        }
-
-        return (int)length;
-    }
-
-    private string ReadLine(long position)
-    {
-        var sb = new StringBuilder();
-        while (true)
-        {
-            byte b = ReadByte();
-            if (b == (byte)'\n')
-            {
-                return sb.ToString();
-            }
-
-            if (sb.Length > 256)
-            {
-                throw Error($"GLOBAL at byte {position} has a name longer than 256 characters");
-            }
-
-            sb.Append((char)b);
-        }
-    }
-
-    private byte ReadByte()
-    {
-        int b = _stream.ReadByte();
-        if (b < 0)
-        {
-            throw Error($"the pickle ends at byte {_stream.Position} before its STOP opcode (truncated)");
-        }
-
-        return (byte)b;
-    }
-
-    private byte[] ReadBytes(int count)
-    {
-        if (count > _stream.Length - _stream.Position)
-        {
-            throw Error($"the pickle needs {count} bytes at byte {_stream.Position} but the file ends first (truncated)");
-        }
-
-        var buffer = new byte[count];
-        _stream.ReadExactly(buffer);
-        return buffer;
-    }
-
     private object? MemoGet(long index, long position) => _memo.TryGetValue(index, out object? value)
         ? value
-        : throw Error($"memo entry {index} read at byte {position} was never stored");
+        : throw _in.Error($"memo entry {index} read at byte {position} was never stored");
 
     private void Push(object? value) => _stack.Add(value);
 
@@ -443,7 +337,7 @@ internal sealed class PickleReader
     {
         if (_stack.Count == 0 || (_marks.Count > 0 && _marks.Peek() == _stack.Count - 1))
         {
-            throw Error($"stack underflow at byte {_stream.Position}");
+            throw _in.Error($"stack underflow at byte {_in.Position}");
         }
 
         object? value = _stack[^1];
@@ -455,7 +349,7 @@ internal sealed class PickleReader
     {
         if (_stack.Count == 0 || ReferenceEquals(_stack[^1], Mark))
         {
-            throw Error($"stack underflow at byte {_stream.Position}");
+            throw _in.Error($"stack underflow at byte {_in.Position}");
         }
 
         return _stack[^1];
@@ -465,7 +359,7 @@ internal sealed class PickleReader
     {
         if (_marks.Count == 0)
         {
-            throw Error($"an opcode at byte {_stream.Position} needs a MARK that was never set");
+            throw _in.Error($"an opcode at byte {_in.Position} needs a MARK that was never set");
         }
 
         int mark = _marks.Pop();
@@ -478,7 +372,7 @@ internal sealed class PickleReader
     {
         if (items.Count % 2 != 0)
         {
-            throw Error($"SETITEMS at byte {position} with an odd number ({items.Count}) of keys and values");
+            throw _in.Error($"SETITEMS at byte {position} with an odd number ({items.Count}) of keys and values");
         }
 
         for (int i = 0; i < items.Count; i += 2)
@@ -488,10 +382,10 @@ internal sealed class PickleReader
     }
 
     private List<object?> AsList(object? value, long position) =>
-        value as List<object?> ?? throw Error($"APPEND at byte {position} on {Describe(value)}; expected a list");
+        value as List<object?> ?? throw _in.Error($"APPEND at byte {position} on {Describe(value)}; expected a list");
 
     private PyDict AsDict(object? value, long position) =>
-        value as PyDict ?? throw Error($"SETITEM at byte {position} on {Describe(value)}; expected a dict");
+        value as PyDict ?? throw _in.Error($"SETITEM at byte {position} on {Describe(value)}; expected a dict");
 
     internal static string Describe(object? value) => value switch
     {
@@ -503,6 +397,4 @@ internal sealed class PickleReader
         string s => $"the string '{(s.Length > 40 ? s[..40] + "..." : s)}'",
         _ => $"a {value.GetType().Name}",
     };
-
-    private WeightFormatException Error(string what) => new($"{_source}: corrupted pickle: {what}.");
 }

@@ -18,8 +18,10 @@ public static class SafeTensors
     private const string MetadataKey = "__metadata__";
 
     /// <summary>Reads a safetensors file.</summary>
-    /// <exception cref="WeightFormatException">The file is not valid safetensors; the message says why.</exception>
-    public static StateDict Load(string path)
+    /// <param name="path">The file.</param>
+    /// <param name="options">Limits; <see cref="WeightLoadOptions.Default"/> when null.</param>
+    /// <exception cref="WeightFormatException">The file is not valid safetensors or exceeds a limit; the message says why.</exception>
+    public static StateDict Load(string path, WeightLoadOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(path);
         if (!File.Exists(path))
@@ -28,12 +30,19 @@ public static class SafeTensors
         }
 
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
-        return Load(stream, Path.GetFileName(path));
+        return Load(stream, Path.GetFileName(path), options);
     }
 
-    /// <summary>Reads safetensors from a seekable stream, starting at its current position.</summary>
-    /// <exception cref="WeightFormatException">The stream is not valid safetensors.</exception>
-    public static StateDict Load(Stream stream, string source = "safetensors")
+    /// <summary>
+    /// Reads safetensors from a seekable stream, starting at its current position. As the reference
+    /// implementation does, the tensors' data_offsets must tile the data exactly: sorted by offset, each tensor
+    /// starts where the previous one ends (no overlap, no hole) and the last one ends where the file ends.
+    /// </summary>
+    /// <param name="stream">The file's bytes; must support seeking and report its length.</param>
+    /// <param name="source">A name for messages (the file name).</param>
+    /// <param name="options">Limits; <see cref="WeightLoadOptions.Default"/> when null.</param>
+    /// <exception cref="WeightFormatException">The stream is not valid safetensors or exceeds a limit.</exception>
+    public static StateDict Load(Stream stream, string source = "safetensors", WeightLoadOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(stream);
         if (!stream.CanSeek)
@@ -41,6 +50,7 @@ public static class SafeTensors
             throw new ArgumentException("The stream must be seekable; copy it into a MemoryStream first.", nameof(stream));
         }
 
+        options = (options ?? WeightLoadOptions.Default).Validated();
         long available = stream.Length - stream.Position;
         Span<byte> lengthBytes = stackalloc byte[8];
         if (available < 8 || stream.ReadAtLeast(lengthBytes, 8, throwOnEndOfStream: false) < 8)
@@ -59,43 +69,17 @@ public static class SafeTensors
         stream.ReadExactly(header);
         long dataStart = stream.Position;
         long dataLength = stream.Length - dataStart;
-        var entries = new List<(string Name, TensorDType DType, long[] Shape, long Begin, long End)>();
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-        try
-        {
-            using JsonDocument doc = JsonDocument.Parse(header, new JsonDocumentOptions { MaxDepth = 8 });
-            if (doc.RootElement.ValueKind != JsonValueKind.Object)
-            {
-                throw new WeightFormatException($"{source}: the header is a JSON {doc.RootElement.ValueKind}; expected an object.");
-            }
-
-            foreach (JsonProperty property in doc.RootElement.EnumerateObject())
-            {
-                if (property.Name == MetadataKey)
-                {
-                    ReadMetadata(property.Value, metadata, source);
-                    continue;
-                }
-
-                entries.Add(ReadEntry(property, dataLength, source));
-            }
-        }
-        catch (JsonException e)
-        {
-            throw new WeightFormatException($"{source}: the header is not valid JSON ({e.Message}); the file is corrupted or not safetensors.", e);
-        }
-        catch (DecoderFallbackException e)
-        {
-            throw new WeightFormatException($"{source}: the header is not valid UTF-8; the file is corrupted or not safetensors.", e);
-        }
+        List<Entry> entries = ReadHeader(header, metadata, source);
+        CheckLayout(entries, dataLength, source, options);
 
         var tensors = new List<KeyValuePair<string, TensorData>>(entries.Count);
-        foreach (var (name, dtype, shape, begin, end) in entries.OrderBy(e => e.Begin))
+        foreach (Entry e in entries)
         {
-            var bytes = new byte[end - begin];
-            stream.Position = dataStart + begin;
+            var bytes = new byte[e.End - e.Begin];
+            stream.Position = dataStart + e.Begin;
             stream.ReadExactly(bytes);
-            tensors.Add(KeyValuePair.Create(name, new TensorData(dtype, shape, bytes)));
+            tensors.Add(KeyValuePair.Create(e.Name, new TensorData(e.DType, e.Shape, bytes)));
         }
 
         try
@@ -204,6 +188,54 @@ public static class SafeTensors
         stream.Flush();
     }
 
+    private static List<Entry> ReadHeader(byte[] header, Dictionary<string, string> metadata, string source)
+    {
+        if (!System.Text.Unicode.Utf8.IsValid(header))
+        {
+            throw new WeightFormatException($"{source}: the header is not valid UTF-8; the file is corrupted or not safetensors.");
+        }
+
+        var entries = new List<Entry>();
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        try
+        {
+            using JsonDocument doc = JsonDocument.Parse(header, new JsonDocumentOptions { MaxDepth = 8 });
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                throw new WeightFormatException($"{source}: the header is a JSON {doc.RootElement.ValueKind}; expected an object.");
+            }
+
+            foreach (JsonProperty property in doc.RootElement.EnumerateObject())
+            {
+                if (property.Name == MetadataKey)
+                {
+                    ReadMetadata(property.Value, metadata, source);
+                    continue;
+                }
+
+                Entry entry = ReadEntry(property, source);
+                if (!names.Add(entry.Name))
+                {
+                    throw new WeightFormatException($"{source}: the key '{entry.Name}' appears twice in the header; state-dict keys must be unique.");
+                }
+
+                entries.Add(entry);
+            }
+        }
+        catch (JsonException e)
+        {
+            throw new WeightFormatException($"{source}: the header is not valid JSON ({e.Message}); the file is corrupted or not safetensors.", e);
+        }
+        catch (InvalidOperationException e)
+        {
+            // System.Text.Json decodes strings lazily: an escaped lone surrogate ("\ud800") fails only here.
+            throw new WeightFormatException($"{source}: a string in the header is not valid Unicode (for example an escaped lone surrogate such as \\ud800); " +
+                "the file is corrupted or not safetensors.", e);
+        }
+
+        return entries;
+    }
+
     private static void ReadMetadata(JsonElement element, Dictionary<string, string> metadata, string source)
     {
         if (element.ValueKind != JsonValueKind.Object)
@@ -219,7 +251,7 @@ public static class SafeTensors
         }
     }
 
-    private static (string, TensorDType, long[], long, long) ReadEntry(JsonProperty property, long dataLength, string source)
+    private static Entry ReadEntry(JsonProperty property, string source)
     {
         string name = property.Name;
         JsonElement e = property.Value;
@@ -248,19 +280,67 @@ public static class SafeTensors
         long[] offsets = offsetsElement.EnumerateArray().Select(d => d.ValueKind == JsonValueKind.Number && d.TryGetInt64(out long v) && v >= 0
             ? v
             : throw new WeightFormatException($"{source}: tensor '{name}' has data_offsets {offsetsElement.GetRawText()}; expected two non-negative integers.")).ToArray();
+        string? problem = TensorData.ShapeProblem(shape, dtype);
+        if (problem is not null)
+        {
+            throw new WeightFormatException($"{source}: tensor '{name}': {problem}.");
+        }
+
         long count = TensorData.ElementCountOf(shape);
         long begin = offsets[0];
         long end = offsets[1];
-        if (count < 0 || count > long.MaxValue / 8 || end < begin || end - begin != count * dtype.ElementSize())
+        if (end < begin || end - begin != count * dtype.ElementSize())
         {
-            throw new WeightFormatException($"{source}: tensor '{name}' ({dtypeName}, shape {shapeElement.GetRawText()}) needs {(count < 0 ? "too many" : (count * dtype.ElementSize()).ToString())} bytes but its data_offsets [{begin}, {end}] span {end - begin}.");
+            throw new WeightFormatException($"{source}: tensor '{name}' ({dtypeName}, shape {shapeElement.GetRawText()}) needs {count * dtype.ElementSize()} bytes but its data_offsets [{begin}, {end}] span {end - begin}.");
         }
 
-        if (end > dataLength || end - begin > int.MaxValue)
-        {
-            throw new WeightFormatException($"{source}: tensor '{name}' ends at data byte {end} but the file holds {dataLength} data bytes (truncated or corrupted).");
-        }
-
-        return (name, dtype, shape, begin, end);
+        return new Entry(name, dtype, shape, begin, end);
     }
+
+    /// <summary>The reference implementation's rule: sorted by offsets, the tensors tile the data exactly.</summary>
+    private static void CheckLayout(List<Entry> entries, long dataLength, string source, WeightLoadOptions options)
+    {
+        entries.Sort((a, b) => a.Begin != b.Begin ? a.Begin.CompareTo(b.Begin) : a.End.CompareTo(b.End));
+        long position = 0;
+        Entry? previous = null;
+        foreach (Entry e in entries)
+        {
+            if (e.Begin < position)
+            {
+                throw new WeightFormatException($"{source}: tensor '{e.Name}' (data_offsets [{e.Begin}, {e.End}]) overlaps tensor '{previous!.Name}' ([{previous.Begin}, {previous.End}]); " +
+                    "each tensor must have its own bytes.");
+            }
+
+            if (e.Begin > position)
+            {
+                throw new WeightFormatException($"{source}: data bytes {position} to {e.Begin} belong to no tensor (a hole before '{e.Name}'); the tensors must fill the data exactly.");
+            }
+
+            if (e.End > dataLength)
+            {
+                throw new WeightFormatException($"{source}: tensor '{e.Name}' ends at data byte {e.End} but the file holds {dataLength} data bytes (truncated or corrupted).");
+            }
+
+            if (e.End - e.Begin > Array.MaxLength)
+            {
+                throw new WeightFormatException($"{source}: tensor '{e.Name}' takes {e.End - e.Begin} bytes; at most {Array.MaxLength} bytes per tensor are supported.");
+            }
+
+            position = e.End;
+            previous = e;
+        }
+
+        if (position != dataLength)
+        {
+            throw new WeightFormatException($"{source}: {dataLength - position} bytes follow the last tensor's data (the tensors end at data byte {position} of {dataLength}); " +
+                "the file is corrupted or carries trailing data.");
+        }
+
+        if (position > options.MaxTotalBytes)
+        {
+            throw new WeightFormatException($"{source}: the tensors take {position} bytes, more than WeightLoadOptions.MaxTotalBytes ({options.MaxTotalBytes}). Raise the limit if you trust the file.");
+        }
+    }
+
+    private sealed record Entry(string Name, TensorDType DType, long[] Shape, long Begin, long End);
 }

@@ -23,8 +23,12 @@ public static class StateDictLoader
     /// <param name="keyMap">Maps a file key to a module path; when null, keys are used as they are.</param>
     /// <param name="strict">When true (the default), any missing or unexpected key is an error; when false
     /// they are only reported. Shape mismatches are always an error.</param>
+    /// <param name="allowNonFinite">When false (the default), floating-point tensors holding NaN or infinite
+    /// values are refused; when true they are loaded as they are.</param>
     /// <exception cref="StateDictMismatchException">The state dict does not fit; nothing was copied.</exception>
-    public static StateDictLoadReport Load(nn.Module module, StateDict stateDict, Func<string, string>? keyMap = null, bool strict = true)
+    /// <exception cref="NonFiniteWeightsException">Tensors hold NaN or infinite values (and
+    /// <paramref name="allowNonFinite"/> is false); nothing was copied.</exception>
+    public static StateDictLoadReport Load(nn.Module module, StateDict stateDict, Func<string, string>? keyMap = null, bool strict = true, bool allowNonFinite = false)
     {
         ArgumentNullException.ThrowIfNull(module);
         ArgumentNullException.ThrowIfNull(stateDict);
@@ -60,6 +64,11 @@ public static class StateDictLoader
             throw new StateDictMismatchException(missing, unexpected, shapes);
         }
 
+        if (!allowNonFinite)
+        {
+            CheckFinite(mapped);
+        }
+
         using (var scope = NewDisposeScope())
         using (no_grad())
         {
@@ -73,8 +82,38 @@ public static class StateDictLoader
     }
 
     /// <summary>Reads <paramref name="path"/> (any <see cref="WeightFile"/> format) and loads it into <paramref name="module"/>.</summary>
+    /// <param name="module">The module whose parameters and buffers receive the tensors.</param>
+    /// <param name="path">The weight file.</param>
+    /// <param name="keyMap">Maps a file key to a module path; when null, keys are used as they are.</param>
+    /// <param name="strict">When true (the default), any missing or unexpected key is an error.</param>
+    /// <param name="options">Reading limits and <see cref="WeightLoadOptions.AllowNonFinite"/>; defaults when null.</param>
     /// <exception cref="WeightFormatException">The file cannot be read.</exception>
     /// <exception cref="StateDictMismatchException">The file does not fit the module; nothing was copied.</exception>
-    public static StateDictLoadReport LoadFile(nn.Module module, string path, Func<string, string>? keyMap = null, bool strict = true) =>
-        Load(module, WeightFile.Load(path), keyMap, strict);
+    /// <exception cref="NonFiniteWeightsException">Tensors hold NaN or infinite values; nothing was copied.</exception>
+    public static StateDictLoadReport LoadFile(nn.Module module, string path, Func<string, string>? keyMap = null, bool strict = true, WeightLoadOptions? options = null)
+    {
+        options ??= WeightLoadOptions.Default;
+        return Load(module, WeightFile.Load(path, options), keyMap, strict, options.AllowNonFinite);
+    }
+
+    private static void CheckFinite(Dictionary<string, (string FileKey, TensorData Tensor)> mapped)
+    {
+        var names = new List<string>();
+        var details = new List<string>();
+        foreach (var (key, (fileKey, tensor)) in mapped)
+        {
+            (long nan, long infinite) = tensor.CountNonFinite();
+            if (nan + infinite > 0)
+            {
+                string counts = string.Join(", ", new[] { nan > 0 ? $"{nan} NaN" : null, infinite > 0 ? $"{infinite} infinite" : null }.OfType<string>());
+                names.Add(fileKey);
+                details.Add($"'{(key == fileKey ? key : $"{fileKey} -> {key}")}' ({counts} of {tensor.ElementCount})");
+            }
+        }
+
+        if (names.Count > 0)
+        {
+            throw new NonFiniteWeightsException(names, details);
+        }
+    }
 }

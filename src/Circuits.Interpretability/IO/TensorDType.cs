@@ -49,6 +49,10 @@ public static class TensorDTypes
         _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "Unknown dtype."),
     };
 
+    /// <summary>True for the floating-point types (Float32, Float64, Float16, BFloat16).</summary>
+    public static bool IsFloatingPoint(this TensorDType dtype) =>
+        dtype is TensorDType.Float32 or TensorDType.Float64 or TensorDType.Float16 or TensorDType.BFloat16;
+
     /// <summary>The safetensors name of the type (<c>F32</c>, <c>BF16</c>, ...).</summary>
     public static string SafeTensorsName(this TensorDType dtype) => dtype switch
     {

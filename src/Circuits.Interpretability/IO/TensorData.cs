@@ -21,11 +21,13 @@ public sealed class TensorData
     {
         ArgumentNullException.ThrowIfNull(shape);
         ArgumentNullException.ThrowIfNull(data);
-        long count = ElementCountOf(shape);
-        if (count < 0)
+        string? problem = ShapeProblem(shape, dtype);
+        if (problem is not null)
         {
-            throw new ArgumentException($"Shape [{string.Join(", ", shape)}] has a negative dimension or more than long.MaxValue elements.", nameof(shape));
+            throw new ArgumentException(problem, nameof(shape));
         }
+
+        long count = ElementCountOf(shape);
 
         if (count * dtype.ElementSize() != data.LongLength)
         {
@@ -121,6 +123,54 @@ public sealed class TensorData
         return values;
     }
 
+    /// <summary>How many elements are NaN and how many are infinite (both 0 for integer and boolean tensors).</summary>
+    public (long NaN, long Infinite) CountNonFinite()
+    {
+        long nan = 0, infinite = 0;
+        if (!DType.IsFloatingPoint())
+        {
+            return (0, 0);
+        }
+
+        ReadOnlySpan<byte> d = _data;
+        if (DType == TensorDType.Float32 && BitConverter.IsLittleEndian)
+        {
+            foreach (float f in MemoryMarshal.Cast<byte, float>(d))
+            {
+                if (!float.IsFinite(f))
+                {
+                    nan += float.IsNaN(f) ? 1 : 0;
+                    infinite += float.IsNaN(f) ? 0 : 1;
+                }
+            }
+
+            return (nan, infinite);
+        }
+
+        int size = DType.ElementSize();
+        for (int o = 0; o < d.Length; o += size)
+        {
+            double v = DType switch
+            {
+                TensorDType.Float32 => BinaryPrimitives.ReadSingleLittleEndian(d[o..]),
+                TensorDType.Float64 => BinaryPrimitives.ReadDoubleLittleEndian(d[o..]),
+                TensorDType.Float16 => (double)BinaryPrimitives.ReadHalfLittleEndian(d[o..]),
+                TensorDType.BFloat16 => BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadUInt16LittleEndian(d[o..]) << 16),
+                _ => 0,
+            };
+            if (double.IsNaN(v))
+            {
+                nan++;
+            }
+            else if (double.IsInfinity(v))
+            {
+                infinite++;
+            }
+        }
+
+        return (nan, infinite);
+    }
+
     /// <summary>The elements converted to float32, in row-major order.</summary>
     public float[] ToFloatArray() => Array.ConvertAll(ToDoubleArray(), v => (float)v);
 
@@ -158,6 +208,35 @@ public sealed class TensorData
             default:
                 throw new InvalidOperationException($"Unknown dtype {DType}.");
         }
+    }
+
+    /// <summary>
+    /// Why a shape cannot be a tensor, or null when it can: a negative dimension, or dimensions that (zeros
+    /// counted as 1) multiply to more bytes than a signed 64-bit integer holds. libtorch computes the strides
+    /// of every tensor, empty ones included, and fails with an untyped error on such a shape
+    /// ("Stride calculation overflowed"), so a 0-element tensor of shape [0, 2^40, 2^40] is refused here.
+    /// </summary>
+    internal static string? ShapeProblem(IReadOnlyList<long> shape, TensorDType dtype)
+    {
+        long bytes = dtype.ElementSize();
+        foreach (long dim in shape)
+        {
+            if (dim < 0)
+            {
+                return $"shape [{string.Join(", ", shape)}] has a negative dimension";
+            }
+
+            long factor = Math.Max(dim, 1);
+            if (bytes > long.MaxValue / factor)
+            {
+                return $"shape [{string.Join(", ", shape)}] is too large: its dimensions{(shape.Contains(0) ? " other than 0" : "")} multiply to more than 2^63 bytes of {dtype}, " +
+                    "which no tensor library can index" + (shape.Contains(0) ? " (even though the tensor holds no elements)" : "");
+            }
+
+            bytes *= factor;
+        }
+
+        return null;
     }
 
     /// <summary>The element count of a shape, or -1 when a dimension is negative or the product overflows.</summary>

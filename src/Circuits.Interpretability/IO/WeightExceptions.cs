@@ -85,3 +85,26 @@ public sealed class StateDictMismatchException : CircuitsException
         return items.Count > Shown ? $"{text}, ... and {items.Count - Shown} more" : text;
     }
 }
+
+/// <summary>
+/// Weights that hold NaN or infinite values, refused when loading into a module (a model with such weights
+/// gives NaN activations, gradients and images without saying why). Raised before anything is copied, so the
+/// module is left unchanged; <see cref="WeightLoadOptions.AllowNonFinite"/> (or <c>allowNonFinite: true</c>)
+/// loads them anyway.
+/// </summary>
+public sealed class NonFiniteWeightsException : CircuitsException
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="tensorNames">The file keys of the tensors that hold NaN or infinite values.</param>
+    /// <param name="details">One line per tensor for the message, such as <c>'conv.weight' (3 NaN, 1 infinite of 100)</c>.</param>
+    public NonFiniteWeightsException(IReadOnlyList<string> tensorNames, IReadOnlyList<string> details)
+        : base($"{details.Count} weight tensor{(details.Count == 1 ? "" : "s")} hold NaN or infinite values; nothing was loaded: " +
+               string.Join(", ", details.Take(20)) + (details.Count > 20 ? $", ... and {details.Count - 20} more" : "") +
+               ". The file is corrupted or was saved from a diverged model; pass allowNonFinite: true (WeightLoadOptions.AllowNonFinite) to load it anyway.")
+    {
+        TensorNames = tensorNames;
+    }
+
+    /// <summary>The file keys of the tensors that hold NaN or infinite values.</summary>
+    public IReadOnlyList<string> TensorNames { get; }
+}

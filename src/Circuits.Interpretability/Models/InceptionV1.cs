@@ -162,15 +162,19 @@ public sealed partial class InceptionV1 : nn.Module<Tensor, Tensor>
     /// Reads a weight file (PyTorch <c>inception5h.pth</c> or safetensors; keys in inception5h's naming or as
     /// this model's module paths) into a new network.
     /// </summary>
+    /// <param name="path">The weight file.</param>
+    /// <param name="options">Reading limits, and whether NaN or infinite weights are allowed (refused by default); defaults when null.</param>
     /// <exception cref="WeightFormatException">The file cannot be read.</exception>
     /// <exception cref="StateDictMismatchException">The file does not hold exactly InceptionV1's weights.</exception>
-    public static InceptionV1 FromFile(string path)
+    /// <exception cref="NonFiniteWeightsException">Weights hold NaN or infinite values (unless <see cref="WeightLoadOptions.AllowNonFinite"/>).</exception>
+    public static InceptionV1 FromFile(string path, WeightLoadOptions? options = null)
     {
-        StateDict weights = WeightFile.Load(path);
+        options ??= WeightLoadOptions.Default;
+        StateDict weights = WeightFile.Load(path, options);
         var model = new InceptionV1();
         try
         {
-            model.LoadWeights(weights);
+            model.LoadWeights(weights, options.AllowNonFinite);
         }
         catch
         {
@@ -183,20 +187,37 @@ public sealed partial class InceptionV1 : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>
-    /// Downloads Lucid's <c>inception5h.pth</c> once into <paramref name="cache"/> (see <see cref="ModelRegistry.Inception5h"/>)
+    /// Lucid's <c>inception5h.pth</c> as <see cref="ModelRegistry.Inception5h"/> registers it, with a check that loads the
+    /// downloaded weights into an InceptionV1 before <see cref="ModelCache"/> keeps them (its SHA-256 is not published).
+    /// </summary>
+    public static ModelFile WeightsFile { get; } = ModelRegistry.Inception5h with { Check = CheckWeights };
+
+    /// <summary>
+    /// Downloads Lucid's <c>inception5h.pth</c> once into <paramref name="cache"/> (see <see cref="WeightsFile"/>)
     /// and loads it.
     /// </summary>
-    /// <exception cref="ModelDownloadException">The file is not cached and cannot be downloaded; the message says where to put it by hand.</exception>
+    /// <exception cref="ModelDownloadException">The file is not cached and cannot be downloaded or is not InceptionV1's weights;
+    /// the message says where to put it by hand.</exception>
     public static async Task<InceptionV1> PretrainedAsync(ModelCache? cache = null, IProgress<DownloadProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         cache ??= new ModelCache();
-        string path = await cache.GetAsync(ModelRegistry.Inception5h, progress, cancellationToken).ConfigureAwait(false);
+        string path = await cache.GetAsync(WeightsFile, progress, cancellationToken).ConfigureAwait(false);
         return FromFile(path);
     }
 
     /// <summary>Loads all weights from <paramref name="weights"/> (inception5h names or module paths), all or nothing.</summary>
+    /// <param name="weights">The weights.</param>
+    /// <param name="allowNonFinite">When false (the default), NaN or infinite weights are refused, naming the tensors.</param>
     /// <exception cref="StateDictMismatchException">Keys are missing, unexpected or of the wrong shape; nothing was changed.</exception>
-    public StateDictLoadReport LoadWeights(StateDict weights) => StateDictLoader.Load(this, weights, MapInception5hKey);
+    /// <exception cref="NonFiniteWeightsException">Weights hold NaN or infinite values; nothing was changed.</exception>
+    public StateDictLoadReport LoadWeights(StateDict weights, bool allowNonFinite = false) =>
+        StateDictLoader.Load(this, weights, MapInception5hKey, allowNonFinite: allowNonFinite);
+
+    private static void CheckWeights(StateDict weights)
+    {
+        using var model = new InceptionV1();
+        model.LoadWeights(weights);
+    }
 
     /// <summary>
     /// Maps a key of Lucid/Lucent's <c>inception5h.pth</c> to this model's parameter path:
