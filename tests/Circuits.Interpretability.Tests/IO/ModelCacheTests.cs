@@ -1,9 +1,7 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
-using System.Text;
 using Circuits.Interpretability.Core;
 using Circuits.Interpretability.IO;
 
@@ -13,7 +11,7 @@ public sealed class ModelCacheTests : IDisposable
 {
     private readonly byte[] _payload;
     private readonly string _sha256;
-    private readonly TinyServer _server;
+    private readonly LocalHttpServer _server;
     private readonly TempDir _dir = new();
 
     public ModelCacheTests()
@@ -21,7 +19,9 @@ public sealed class ModelCacheTests : IDisposable
         _payload = new byte[300_000];
         new Random(11).NextBytes(_payload);
         _sha256 = Convert.ToHexString(SHA256.HashData(_payload)).ToLowerInvariant();
-        _server = new TinyServer(_payload);
+        byte[] corrupt = (byte[])_payload.Clone();
+        corrupt[1000] ^= 0xFF;
+        _server = new LocalHttpServer().Serve("/good", _payload).Serve("/corrupt", corrupt).Serve("/half", _payload, send: _payload.Length / 2);
     }
 
     public void Dispose()
@@ -154,103 +154,5 @@ public sealed class ModelCacheTests : IDisposable
         public List<DownloadProgress> Reports { get; } = new();
 
         public void Report(DownloadProgress value) => Reports.Add(value);
-    }
-
-    /// <summary>An HTTP/1.1 server on 127.0.0.1 that serves the payload whole, corrupted, cut off halfway, or 404.</summary>
-    private sealed class TinyServer : IDisposable
-    {
-        private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
-        private readonly byte[] _payload;
-        private readonly CancellationTokenSource _stop = new();
-        private readonly ConcurrentDictionary<string, int> _requests = new();
-
-        public TinyServer(byte[] payload)
-        {
-            _payload = payload;
-            _listener.Start();
-            BaseUrl = $"http://127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}/";
-            _ = Task.Run(AcceptLoop);
-        }
-
-        public string BaseUrl { get; }
-
-        public int Requests(string path) => _requests.GetValueOrDefault(path);
-
-        public void Dispose()
-        {
-            _stop.Cancel();
-            _listener.Stop();
-        }
-
-        private async Task AcceptLoop()
-        {
-            while (!_stop.IsCancellationRequested)
-            {
-                TcpClient client;
-                try
-                {
-                    client = await _listener.AcceptTcpClientAsync(_stop.Token);
-                }
-                catch (Exception)
-                {
-                    return;
-                }
-
-                _ = Task.Run(() => Serve(client));
-            }
-        }
-
-        private async Task Serve(TcpClient client)
-        {
-            using (client)
-            {
-                try
-                {
-                    NetworkStream stream = client.GetStream();
-                    var request = new StringBuilder();
-                    var buffer = new byte[1];
-                    while (!request.ToString().EndsWith("\r\n\r\n", StringComparison.Ordinal))
-                    {
-                        if (await stream.ReadAsync(buffer) == 0)
-                        {
-                            return;
-                        }
-
-                        request.Append((char)buffer[0]);
-                    }
-
-                    string path = request.ToString().Split(' ')[1];
-                    _requests.AddOrUpdate(path, 1, (_, n) => n + 1);
-                    byte[] body = _payload;
-                    int send = body.Length;
-                    string status = "200 OK";
-                    switch (path)
-                    {
-                        case "/corrupt":
-                            body = (byte[])_payload.Clone();
-                            body[1000] ^= 0xFF;
-                            break;
-                        case "/half":
-                            send = body.Length / 2;
-                            break;
-                        case "/good":
-                            break;
-                        default:
-                            status = "404 Not Found";
-                            body = Encoding.ASCII.GetBytes("not found");
-                            send = body.Length;
-                            break;
-                    }
-
-                    byte[] head = Encoding.ASCII.GetBytes($"HTTP/1.1 {status}\r\nContent-Length: {body.Length}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n");
-                    await stream.WriteAsync(head);
-                    await stream.WriteAsync(body.AsMemory(0, send));
-                    await stream.FlushAsync();
-                }
-                catch (IOException)
-                {
-                }
-            }
-        }
     }
 }
