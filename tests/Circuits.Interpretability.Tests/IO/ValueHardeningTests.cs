@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Circuits.Interpretability.Cli;
+using Circuits.Interpretability.Core;
 using Circuits.Interpretability.IO;
 using Circuits.Interpretability.Models;
 using Circuits.Interpretability.Tests.Cli;
