@@ -77,8 +77,8 @@ internal static class CheckpointZip
         var deflated = storages.Where(s => ((ZipEntry)s.Location!).Deflated).ToList();
         long needed = deflated.Sum(s => s.SpanBytes);
         long budget = Math.Min(options.MaxTotalBytes, reader.Inflated + needed + InflateSlack);
-        long declared = reader.Inflated + deflated.Sum(s => ((ZipEntry)s.Location!).Size);
-        if (declared > budget)
+        long declared = deflated.Sum(s => ((ZipEntry)s.Location!).Size);
+        if (reader.Inflated + declared > budget)
         {
             throw new WeightFormatException($"{source}: the deflated storages declare {declared} bytes but the tensors view only {needed}; " +
                 $"more than {InflateSlack} bytes (or WeightLoadOptions.MaxTotalBytes, {options.MaxTotalBytes}) would be inflated for nothing. The file is a zip bomb or stores far more than its tensors use.");

@@ -33,39 +33,33 @@ public static class WeightFile
             throw new ArgumentException("The stream must be seekable; copy it into a MemoryStream first.", nameof(stream));
         }
 
-        WeightFormat format = Detect(stream);
+        WeightFormat format = Detect(stream, out string head);
         return format switch
         {
             WeightFormat.SafeTensors => SafeTensors.Load(stream, source, options),
             WeightFormat.PyTorch => PyTorchCheckpoint.Load(stream, source, options),
-            _ => throw Unknown(stream, source),
+            _ => throw new WeightFormatException($"{source}: unknown weight format (first bytes {head}); " +
+                "expected a PyTorch checkpoint (zip 504B0304 or pickle 80) or safetensors (8-byte length then '{')."),
         };
     }
 
     /// <summary>The format of the bytes at the stream's position (the position is left unchanged).</summary>
-    internal static WeightFormat Detect(Stream stream)
+    internal static WeightFormat Detect(Stream stream) => Detect(stream, out _);
+
+    private static WeightFormat Detect(Stream stream, out string head)
     {
         long start = stream.Position;
-        Span<byte> head = stackalloc byte[9];
-        int read = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        Span<byte> bytes = stackalloc byte[9];
+        int read = stream.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false);
         stream.Position = start;
+        head = Convert.ToHexString(bytes[..read]);
         // safetensors first: its 8-byte header length may start with any byte, 0x80 included.
-        if (read == 9 && head[8] == (byte)'{' && System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(head) <= (ulong)(stream.Length - start))
+        if (read == 9 && bytes[8] == (byte)'{' && System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(bytes) <= (ulong)(stream.Length - start))
         {
             return WeightFormat.SafeTensors;
         }
 
-        return read >= 4 && ((head[0] == (byte)'P' && head[1] == (byte)'K') || head[0] == 0x80) ? WeightFormat.PyTorch : WeightFormat.Unknown;
-    }
-
-    private static WeightFormatException Unknown(Stream stream, string source)
-    {
-        long start = stream.Position;
-        Span<byte> head = stackalloc byte[9];
-        int read = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
-        stream.Position = start;
-        return new WeightFormatException($"{source}: unknown weight format (first bytes {Convert.ToHexString(head[..read])}); " +
-            "expected a PyTorch checkpoint (zip 504B0304 or pickle 80) or safetensors (8-byte length then '{').");
+        return read >= 4 && ((bytes[0] == (byte)'P' && bytes[1] == (byte)'K') || bytes[0] == 0x80) ? WeightFormat.PyTorch : WeightFormat.Unknown;
     }
 }
 

@@ -164,22 +164,10 @@ internal sealed class PickleWriter
     public PickleWriter False() => Op(0x89);
 
     /// <summary>LONG_BINPUT: stores the top of the stack in memo slot <paramref name="index"/>.</summary>
-    public PickleWriter Put(uint index)
-    {
-        Op((byte)'r');
-        var b = new byte[4];
-        BinaryPrimitives.WriteUInt32LittleEndian(b, index);
-        return Raw(b);
-    }
+    public PickleWriter Put(uint index) => OpUInt32((byte)'r', index);
 
     /// <summary>LONG_BINGET: pushes memo slot <paramref name="index"/>.</summary>
-    public PickleWriter Get(uint index)
-    {
-        Op((byte)'j');
-        var b = new byte[4];
-        BinaryPrimitives.WriteUInt32LittleEndian(b, index);
-        return Raw(b);
-    }
+    public PickleWriter Get(uint index) => OpUInt32((byte)'j', index);
 
     public PickleWriter Int(int value)
     {
@@ -206,6 +194,13 @@ internal sealed class PickleWriter
         var b = new byte[4];
         BinaryPrimitives.WriteInt32LittleEndian(b, utf8.Length);
         return Raw(b).Raw(utf8);
+    }
+
+    private PickleWriter OpUInt32(byte op, uint value)
+    {
+        var b = new byte[4];
+        BinaryPrimitives.WriteUInt32LittleEndian(b, value);
+        return Op(op).Raw(b);
     }
 
     public PickleWriter Global(string module, string name) => Op((byte)'c').Raw(Encoding.ASCII.GetBytes($"{module}\n{name}\n"));
