@@ -62,6 +62,7 @@ public static class ImageIO
     public static Tensor Decode(byte[] data, bool keepAlpha = false, string? source = null)
     {
         ArgumentNullException.ThrowIfNull(data);
+        TorchBackend.EnsureAvailable();
         using var stream = new SKMemoryStream(data);
         using var codec = SKCodec.Create(stream);
         if (codec is null)
@@ -101,6 +102,7 @@ public static class ImageIO
     public static Tensor Load(string path, bool keepAlpha = false)
     {
         ArgumentNullException.ThrowIfNull(path);
+        TorchBackend.EnsureAvailable();
         if (!File.Exists(path))
         {
             throw new FileNotFoundException($"Image '{path}' does not exist.", path);

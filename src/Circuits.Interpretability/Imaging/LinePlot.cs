@@ -19,6 +19,7 @@ public static class LinePlot
     {
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(y);
+        TorchBackend.EnsureAvailable();
         options ??= new LinePlotOptions();
         if (x.Count == 0 || x.Count != y.Count)
         {

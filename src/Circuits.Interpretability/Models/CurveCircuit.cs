@@ -62,7 +62,7 @@ public sealed class CurveCircuit : nn.Module<Tensor, Tensor>
 
     /// <summary>Builds the circuit from <paramref name="options"/> (the defaults when null).</summary>
     /// <exception cref="CircuitsException">An option is out of range; the message names it and the valid range.</exception>
-    public CurveCircuit(CurveCircuitOptions? options = null) : base(nameof(CurveCircuit))
+    public CurveCircuit(CurveCircuitOptions? options = null) : base(TorchBackend.Checked(nameof(CurveCircuit)))
     {
         Options = options ?? new CurveCircuitOptions();
         Validate(Options);

@@ -85,7 +85,7 @@ public sealed partial class InceptionV1 : nn.Module<Tensor, Tensor>
     /// biases in +-0.1), so that tests and samples run without real weights. Load real weights with
     /// <see cref="FromFile"/> or <see cref="LoadWeights"/>.</summary>
     /// <param name="seed">Seed for the weights; the same seed gives the same network on every machine.</param>
-    public InceptionV1(int seed = 0) : base(nameof(InceptionV1))
+    public InceptionV1(int seed = 0) : base(TorchBackend.Checked(nameof(InceptionV1)))
     {
         conv2d0 = nn.Sequential(("pad", new SamePad2d(7, 2)), ("conv", nn.Conv2d(3, 64, 7, stride: 2)), ("relu", nn.ReLU()));
         maxpool0 = MaxPoolSame();

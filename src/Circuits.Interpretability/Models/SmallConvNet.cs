@@ -20,7 +20,7 @@ public sealed class SmallConvNet : nn.Module<Tensor, Tensor>
     /// <param name="seed">Seed for the weights.</param>
     /// <param name="width">Channels of the first conv; the next ones have twice and four times as many.</param>
     /// <param name="classes">Outputs of the linear head.</param>
-    public SmallConvNet(int seed = 0, int width = 16, int classes = 10) : base(nameof(SmallConvNet))
+    public SmallConvNet(int seed = 0, int width = 16, int classes = 10) : base(TorchBackend.Checked(nameof(SmallConvNet)))
     {
         if (width <= 0 || classes <= 0)
         {

@@ -24,6 +24,7 @@ public static class Stimuli
     public static Tensor Render(StimulusOptions stimulus)
     {
         ArgumentNullException.ThrowIfNull(stimulus);
+        TorchBackend.EnsureAvailable();
         stimulus.Validate();
         float[] pixels = Draw(stimulus);
         return tensor(pixels).reshape(1, 3, stimulus.Height, stimulus.Width);
@@ -34,6 +35,7 @@ public static class Stimuli
     public static Tensor RenderBatch(IEnumerable<StimulusOptions> stimuli)
     {
         ArgumentNullException.ThrowIfNull(stimuli);
+        TorchBackend.EnsureAvailable();
         var list = stimuli.ToList();
         if (list.Count == 0)
         {

@@ -1,0 +1,203 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using TorchSharp;
+
+namespace Circuits.Interpretability;
+
+/// <summary>
+/// Checks, once per process, that TorchSharp's native backend loads, and turns TorchSharp's failure into one
+/// <see cref="TorchBackendException"/> that names the packages to add (or the fix to apply).
+/// </summary>
+/// <remarks>
+/// The library references only the managed <c>TorchSharp</c> package: the application adds a backend package,
+/// <c>TorchSharp-cpu</c>, <c>TorchSharp-cuda-linux</c> or <c>TorchSharp-cuda-windows</c>. Every public entry point
+/// that creates tensors without having been handed a TorchSharp object (the model constructors, stimuli, image
+/// loading, plots) calls <see cref="EnsureAvailable"/> first; an entry point that receives a model or a tensor needs
+/// no check, since that object could not exist without a working backend. After the first success the check is one
+/// field read.
+/// </remarks>
+public static class TorchBackend
+{
+    private static readonly object Sync = new();
+    private static volatile bool s_available;
+    private static TorchBackendException? s_failure;
+
+    /// <summary>The backend packages an application can add, one of them.</summary>
+    public static IReadOnlyList<string> BackendPackages { get; } = new[] { "TorchSharp-cpu", "TorchSharp-cuda-linux", "TorchSharp-cuda-windows" };
+
+    /// <summary>
+    /// Returns when TorchSharp's native backend is loaded (loading it on the first call, as TorchSharp's first use
+    /// would); otherwise throws.
+    /// </summary>
+    /// <exception cref="TorchBackendException">The backend is missing or does not load; the message says what to add or fix.</exception>
+    public static void EnsureAvailable()
+    {
+        if (!s_available)
+        {
+            EnsureAvailableSlow();
+        }
+    }
+
+    /// <summary>
+    /// For a model's constructor, which must check before its base constructor runs:
+    /// <c>: base(TorchBackend.Checked(nameof(MyModel)))</c>.
+    /// </summary>
+    internal static string Checked(string moduleName)
+    {
+        EnsureAvailable();
+        return moduleName;
+    }
+
+    private static void EnsureAvailableSlow()
+    {
+        TorchBackendException failure;
+        lock (Sync)
+        {
+            if (s_available)
+            {
+                return;
+            }
+
+            if (s_failure is null)
+            {
+                try
+                {
+                    // TorchSharp loads libtorch and its wrapper in the static constructor of `torch`.
+                    RuntimeHelpers.RunClassConstructor(typeof(torch).TypeHandle);
+                    s_available = true;
+                    return;
+                }
+                catch (Exception e) when (IsNativeLoadFailure(e))
+                {
+                    s_failure = Explain(e, NativeSearchDirectories(), NativeNames.ForCurrentPlatform(), LoadError);
+                }
+            }
+
+            failure = s_failure;
+        }
+
+        // A new instance per call, so that each throw has its own stack trace.
+        throw new TorchBackendException(failure.Problem, failure.Message, failure.InnerException!);
+    }
+
+    private static bool IsNativeLoadFailure(Exception e) =>
+        e is TypeInitializationException or DllNotFoundException or NotSupportedException or EntryPointNotFoundException or BadImageFormatException;
+
+    /// <summary>The file names of libtorch's CPU library and TorchSharp's native wrapper on one platform.</summary>
+    internal sealed record NativeNames(string Torch, string Wrapper)
+    {
+        public static NativeNames Linux { get; } = new("libtorch_cpu.so", "libLibTorchSharp.so");
+
+        public static NativeNames Windows { get; } = new("torch_cpu.dll", "LibTorchSharp.dll");
+
+        public static NativeNames MacOS { get; } = new("libtorch_cpu.dylib", "libLibTorchSharp.dylib");
+
+        public static NativeNames ForCurrentPlatform() =>
+            OperatingSystem.IsWindows() ? Windows : OperatingSystem.IsMacOS() ? MacOS : Linux;
+    }
+
+    /// <summary>
+    /// Builds the exception for a failed load: <paramref name="directories"/> are where the host looks for native
+    /// libraries, and <paramref name="loadError"/> tries to load a file and returns the loader's error (null when it
+    /// loads).
+    /// </summary>
+    internal static TorchBackendException Explain(Exception failure, IReadOnlyList<string> directories, NativeNames names, Func<string, string?> loadError)
+    {
+        string version = TorchSharpVersion();
+        string torchSaid = FirstLine(Innermost(failure).Message);
+        string? torchDirectory = directories.FirstOrDefault(d => File.Exists(Path.Combine(d, names.Torch)));
+        if (torchDirectory is null)
+        {
+            return new TorchBackendException(TorchBackendProblem.NoBackendPackage,
+                $"TorchSharp's native backend (libtorch) is not part of this application: no {names.Torch} in {Describe(directories)}. " +
+                $"Circuits.Interpretability references only the managed TorchSharp package; the application adds one backend package at TorchSharp's version {version}: " +
+                "TorchSharp-cpu (CPU; Linux x64, Windows x64, macOS arm64), TorchSharp-cuda-linux (NVIDIA GPU, Linux x64) or TorchSharp-cuda-windows (NVIDIA GPU, Windows x64). " +
+                $"For example: dotnet add package TorchSharp-cpu --version {version}. TorchSharp reported: {torchSaid}",
+                failure);
+        }
+
+        string wrapper = directories.Select(d => Path.Combine(d, names.Wrapper)).FirstOrDefault(File.Exists)
+            ?? Path.Combine(torchDirectory, names.Wrapper);
+        string? error = File.Exists(wrapper) ? loadError(wrapper) : $"{wrapper} does not exist";
+        if (error is not null && error.Contains("GLIBCXX_", StringComparison.Ordinal))
+        {
+            return new TorchBackendException(TorchBackendProblem.LibStdCxxTooOld,
+                $"TorchSharp's backend is present, but its native wrapper {wrapper} does not load: {LineWith(error, "GLIBCXX_")}. " +
+                "This system's libstdc++ is older than the one TorchSharp was built with (Debian 12, Ubuntu 22.04). " +
+                "Circuits.Interpretability's build step marks that need weak in the build and publish output, and it did not run for this copy: " +
+                "a project that references the library's source by ProjectReference must also import src/Circuits.Interpretability/buildTransitive/Circuits.Interpretability.targets; " +
+                "check that CircuitsTorchSharpGlibcxxFix is not set to false, and run the app from its build or publish folder.",
+                failure);
+        }
+
+        return new TorchBackendException(TorchBackendProblem.LoadFailed,
+            $"TorchSharp's native backend is present in {torchDirectory} but failed to load: {(error ?? torchSaid).Trim()}",
+            failure);
+    }
+
+    private static string? LoadError(string path)
+    {
+        try
+        {
+            NativeLibrary.Free(NativeLibrary.Load(path));
+            return null;
+        }
+        catch (Exception e) when (e is DllNotFoundException or BadImageFormatException)
+        {
+            return e.Message;
+        }
+    }
+
+    private static IReadOnlyList<string> NativeSearchDirectories()
+    {
+        var candidates = new List<string>();
+        if (AppContext.GetData("NATIVE_DLL_SEARCH_DIRECTORIES") is string listed)
+        {
+            candidates.AddRange(listed.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries));
+        }
+
+        candidates.Add(AppContext.BaseDirectory);
+        string? torchSharpDirectory = Path.GetDirectoryName(typeof(torch).Assembly.Location);
+        if (!string.IsNullOrEmpty(torchSharpDirectory))
+        {
+            candidates.Add(torchSharpDirectory);
+        }
+
+        // The shared framework's own folder never holds libtorch; leaving it out keeps the message short.
+        string framework = Path.TrimEndingDirectorySeparator(RuntimeEnvironment.GetRuntimeDirectory());
+        return candidates.Where(Directory.Exists)
+            .Select(d => Path.TrimEndingDirectorySeparator(Path.GetFullPath(d)))
+            .Where(d => !string.Equals(d, framework, StringComparison.Ordinal))
+            .Distinct(StringComparer.Ordinal)
+            .ToList();
+    }
+
+    private static string TorchSharpVersion()
+    {
+        Version? v = typeof(torch).Assembly.GetName().Version;
+        return v is null ? "of the TorchSharp package" : $"{v.Major}.{v.Minor}.{v.Build}";
+    }
+
+    private static Exception Innermost(Exception e)
+    {
+        while (e.InnerException is not null)
+        {
+            e = e.InnerException;
+        }
+
+        return e;
+    }
+
+    private static string FirstLine(string text)
+    {
+        string trimmed = text.Trim();
+        int end = trimmed.IndexOf('\n');
+        return (end < 0 ? trimmed : trimmed[..end]).Trim();
+    }
+
+    private static string LineWith(string text, string part) =>
+        text.Split('\n').Select(l => l.Trim()).First(l => l.Contains(part, StringComparison.Ordinal));
+
+    private static string Describe(IReadOnlyList<string> directories) =>
+        directories.Count == 0 ? "the application's folders" : string.Join(", ", directories);
+}
