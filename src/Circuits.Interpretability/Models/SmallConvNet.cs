@@ -1,3 +1,4 @@
+using Circuits.Interpretability.Core;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

@@ -1,3 +1,5 @@
+using Circuits.Interpretability.Core;
+
 namespace Circuits.Interpretability.Tests.Build;
 
 /// <summary>

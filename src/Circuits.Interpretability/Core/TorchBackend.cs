@@ -2,7 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using TorchSharp;
 
-namespace Circuits.Interpretability;
+namespace Circuits.Interpretability.Core;
 
 /// <summary>
 /// Checks, once per process, that TorchSharp's native backend loads, and turns TorchSharp's failure into one

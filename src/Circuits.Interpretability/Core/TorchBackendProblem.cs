@@ -1,4 +1,4 @@
-namespace Circuits.Interpretability;
+namespace Circuits.Interpretability.Core;
 
 /// <summary>Why TorchSharp's native backend could not be used (see <see cref="TorchBackendException"/>).</summary>
 public enum TorchBackendProblem

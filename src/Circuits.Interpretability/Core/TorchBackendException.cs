@@ -1,4 +1,4 @@
-namespace Circuits.Interpretability;
+namespace Circuits.Interpretability.Core;
 
 /// <summary>
 /// TorchSharp's native backend (libtorch) cannot be used by this application. Thrown by the library's first call
