@@ -11,9 +11,9 @@ namespace Circuits.Interpretability.Tests.Build;
 /// </summary>
 public sealed class GlibcxxBuildStepTests : IDisposable
 {
-    private const string Library = "libstdc++.so.6";
-    private const string Version = "GLIBCXX_3.4.32";
-    private static readonly string[] Allowed = { "_ZSt21ios_base_library_initv" };
+    private const string Library = TorchSharpGlibcxxFixTests.Library;
+    private const string Version = TorchSharpGlibcxxFixTests.Version;
+    private static readonly string[] Allowed = TorchSharpGlibcxxFixTests.Allowed;
     private readonly string _dir = Directory.CreateTempSubdirectory("circuits-buildstep-").FullName;
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);

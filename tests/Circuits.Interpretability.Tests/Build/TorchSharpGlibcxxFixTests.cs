@@ -10,9 +10,9 @@ namespace Circuits.Interpretability.Tests.Build;
 /// </summary>
 public sealed class TorchSharpGlibcxxFixTests : IDisposable
 {
-    private const string Library = "libstdc++.so.6";
-    private const string Version = "GLIBCXX_3.4.32";
-    private static readonly string[] Allowed = { "_ZSt21ios_base_library_initv" };
+    internal const string Library = "libstdc++.so.6";
+    internal const string Version = "GLIBCXX_3.4.32";
+    internal static readonly string[] Allowed = { "_ZSt21ios_base_library_initv" };
     private readonly string _dir = Directory.CreateTempSubdirectory("circuits-elf-").FullName;
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
