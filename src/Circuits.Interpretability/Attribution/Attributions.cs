@@ -10,7 +10,9 @@ namespace Circuits.Interpretability.Attribution;
 /// gradients (batched over the interpolation steps), a neuron's attribution to every neuron of an earlier layer,
 /// and attribution along a circuit's path. A target is a neuron address: <c>layer:channel</c> (summed over
 /// positions) or <c>layer:channel@y,x</c>. The model runs in eval mode; its parameters get no gradients and
-/// its mode is restored.
+/// its mode is restored. Inputs are images as the caller has them (RGB in [0, 1] for an image model): the model's
+/// input convention is applied inside the graph unless <see cref="AttributionOptions.Preprocess"/> overrides it,
+/// and the computation runs on the model's device (<see cref="AttributionOptions.Device"/>).
 /// </summary>
 public static class Attributions
 {
@@ -22,15 +24,16 @@ public static class Attributions
     /// <exception cref="UnknownLayerException">A layer does not exist.</exception>
     /// <exception cref="UnitOutOfRangeException">The target names no channel, or one outside its layer.</exception>
     /// <exception cref="CircuitsException">The target layer runs before <paramref name="layer"/>.</exception>
-    public static Tensor GradientTimesActivation(nn.Module<Tensor, Tensor> model, Tensor input, string layer, NeuronAddress target)
+    /// <exception cref="DeviceMismatchException"><see cref="AttributionOptions.Device"/> is not the model's device.</exception>
+    public static Tensor GradientTimesActivation(nn.Module<Tensor, Tensor> model, Tensor input, string layer, NeuronAddress target, AttributionOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(input);
         ArgumentNullException.ThrowIfNull(layer);
-        using var freeze = ModelFreeze.Apply(model);
+        var (device, preprocess) = Setup(model, options);
         using var scope = NewDisposeScope();
         Tensor? leaf = null;
-        Tensor value = RunToTarget(model, input, target, new[] { layer }, (_, output) =>
+        Tensor value = RunToTarget(model, preprocess(input.to(device)), target, new[] { layer }, (_, output) =>
         {
             leaf = output.detach().requires_grad_(true);
             return leaf.alias(); // a new handle: containers such as Sequential dispose intermediate tensors
@@ -45,10 +48,10 @@ public static class Attributions
     /// input (batch 1): gradient times activation, a spatial map per channel, with per-channel totals.
     /// </summary>
     /// <inheritdoc cref="GradientTimesActivation" path="/exception"/>
-    public static LayerAttribution NeuronToLayer(nn.Module<Tensor, Tensor> model, Tensor input, NeuronAddress target, string layer)
+    public static LayerAttribution NeuronToLayer(nn.Module<Tensor, Tensor> model, Tensor input, NeuronAddress target, string layer, AttributionOptions? options = null)
     {
         RequireSingle(input, nameof(NeuronToLayer));
-        using Tensor map = GradientTimesActivation(model, input, layer, target);
+        using Tensor map = GradientTimesActivation(model, input, layer, target, options);
         return new LayerAttribution(target, layer, map[0].clone());
     }
 
@@ -64,8 +67,10 @@ public static class Attributions
     /// <param name="baseline">The baseline input (batch 1); zeros when null. At a layer, the baseline's activation there is the baseline.</param>
     /// <param name="steps">Interpolation steps.</param>
     /// <param name="layer">Attribute to this layer's activation instead of the input.</param>
+    /// <param name="options">Preprocessing and device; the model's when null.</param>
     /// <exception cref="CircuitsException">The input is not batch 1, the baseline's shape differs, or steps is not positive; errors of <see cref="GradientTimesActivation"/>.</exception>
-    public static IntegratedGradientsResult IntegratedGradients(nn.Module<Tensor, Tensor> model, Tensor input, NeuronAddress target, Tensor? baseline = null, int steps = 32, string? layer = null)
+    public static IntegratedGradientsResult IntegratedGradients(nn.Module<Tensor, Tensor> model, Tensor input, NeuronAddress target, Tensor? baseline = null, int steps = 32, string? layer = null,
+        AttributionOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         RequireSingle(input, nameof(IntegratedGradients));
@@ -79,9 +84,10 @@ public static class Attributions
             throw new CircuitsException($"The baseline's shape [{string.Join(", ", baseline.shape)}] differs from the input's [{string.Join(", ", input.shape)}]; expected the same shape.");
         }
 
-        using var freeze = ModelFreeze.Apply(model);
+        var (device, preprocess) = Setup(model, options);
         using var scope = NewDisposeScope();
-        Tensor x0 = baseline ?? zeros_like(input);
+        input = input.to(device);
+        Tensor x0 = baseline?.to(device) ?? zeros_like(input);
         // Batch: steps midpoints, then the input itself and the baseline (alpha = 1 and 0).
         float[] alphaValues = Enumerable.Range(0, steps).Select(k => (k + 0.5f) / steps).Append(1f).Append(0f).ToArray();
         Tensor weights = tensor(Enumerable.Repeat(1f / steps, steps).Append(0f).Append(0f).ToArray());
@@ -98,14 +104,14 @@ public static class Attributions
             start = x0.detach();
             end = input.detach();
             leaf = start.add(end.sub(start).mul(alphas)).detach().requires_grad_(true);
-            values = RunToTarget(model, leaf, target, Array.Empty<string>(), null);
+            values = RunToTarget(model, preprocess(leaf), target, Array.Empty<string>(), null);
         }
         else
         {
             Tensor? captured = null;
             using (no_grad())
             {
-                RunToTarget(model, cat(new[] { input, x0 }, 0), target, new[] { layer }, (_, output) =>
+                RunToTarget(model, preprocess(cat(new[] { input, x0 }, 0)), target, new[] { layer }, (_, output) =>
                 {
                     captured = output.detach().clone();
                     return null;
@@ -116,7 +122,7 @@ public static class Attributions
             start = captured!.narrow(0, 1, 1);
             Tensor interpolated = start.add(end.sub(start).mul(alphas.reshape(new long[] { steps + 2 }.Concat(Enumerable.Repeat(1L, (int)start.dim() - 1)).ToArray())));
             leaf = interpolated.detach().requires_grad_(true);
-            Tensor repeated = input.expand(new long[] { steps + 2 }.Concat(input.shape.Skip(1)).ToArray());
+            Tensor repeated = preprocess(input.expand(new long[] { steps + 2 }.Concat(input.shape.Skip(1)).ToArray()));
             values = RunToTarget(model, repeated, target, new[] { layer }, (_, _) => leaf.alias());
         }
 
@@ -135,7 +141,7 @@ public static class Attributions
     /// neuron is its activation times the product of the weights along the path.
     /// </summary>
     /// <exception cref="CircuitsException">The path has fewer than two neurons, a neuron names no channel, or two neurons share a layer; errors of <see cref="GradientTimesActivation"/>.</exception>
-    public static PathAttribution AlongPath(nn.Module<Tensor, Tensor> model, Tensor input, IReadOnlyList<NeuronAddress> path)
+    public static PathAttribution AlongPath(nn.Module<Tensor, Tensor> model, Tensor input, IReadOnlyList<NeuronAddress> path, AttributionOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(path);
@@ -157,12 +163,12 @@ public static class Attributions
             throw new CircuitsException($"Layer '{shared.Key}' appears {shared.Count()} times in the path; expected one neuron per layer.");
         }
 
-        using var freeze = ModelFreeze.Apply(model);
+        var (device, preprocess) = Setup(model, options);
         using var scope = NewDisposeScope();
         var earlier = path.Take(path.Count - 1).ToList();
         var leaves = new Tensor?[earlier.Count];
         var order = new List<string>();
-        Tensor value = RunToTarget(model, input, path[^1], earlier.Select(p => p.Layer).ToList(), (layerName, output) =>
+        Tensor value = RunToTarget(model, preprocess(input.to(device)), path[^1], earlier.Select(p => p.Layer).ToList(), (layerName, output) =>
         {
             int i = earlier.FindIndex(p => p.Layer == layerName);
             order.Add(layerName);
@@ -203,71 +209,51 @@ public static class Attributions
     }
 
     /// <summary>
-    /// Runs the model with <paramref name="edit"/> applied to the output of each of <paramref name="layers"/> and
-    /// returns the target's value per batch item (N), stopping the forward pass after the target has run.
+    /// Runs the model (frozen, keeping the graph) with <paramref name="edit"/> applied to the output of each of
+    /// <paramref name="layers"/> and returns the target's value per batch item (N); the pass stops once the target
+    /// and every edited layer have run.
     /// </summary>
     private static Tensor RunToTarget(nn.Module<Tensor, Tensor> model, Tensor input, NeuronAddress target, IReadOnlyList<string> layers, Func<string, Tensor, Tensor?>? edit)
     {
-        var targetModule = HookHandle.AsTensorModule(ModelLayers.Find(model, target.Layer), target.Layer, "an attribution target");
-        var modules = layers.Select(l => HookHandle.AsTensorModule(ModelLayers.Find(model, l), l, "attribution")).ToList();
-        var hooks = new List<HookHandle>();
-        var seen = new HashSet<string>();
-        Tensor? value = null;
-        try
+        HookHandle.AsTensorModule(ModelLayers.Find(model, target.Layer), target.Layer, "an attribution target");
+        var edits = edit is null
+            ? new List<LayerEdit>()
+            : layers.Select(l => LayerEdit.Output(l, (_, output) => edit(l, output))).ToList();
+        using var run = ForwardRun.Attach(model, new ForwardRunOptions
         {
-            for (int i = 0; i < layers.Count; i++)
-            {
-                string name = layers[i];
-                hooks.Add(HookHandle.Forward(modules[i], (_, output) =>
-                {
-                    if (value is not null)
-                    {
-                        throw new CircuitsException($"Layer '{name}' ran after the target '{target}'; expected layers that run before the target.");
-                    }
-
-                    seen.Add(name);
-                    return edit?.Invoke(name, output);
-                }));
-            }
-
-            hooks.Add(HookHandle.Forward(targetModule, (_, output) =>
-            {
-                value = TargetValue(output, target);
-                if (seen.Count == layers.Count)
-                {
-                    throw new StopForward();
-                }
-
-                return null;
-            }));
-            try
-            {
-                model.call(input);
-            }
-            catch (StopForward)
-            {
-            }
+            Taps = layers.Append(target.Layer).ToList(),
+            Edits = edits,
+            KeepGraph = true,
+        });
+        using CaptureResult result = run.Run(input);
+        int targetAt = IndexOf(result.Ran, target.Layer);
+        string? late = layers.FirstOrDefault(l => IndexOf(result.Ran, l) > targetAt);
+        if (late is not null)
+        {
+            throw new CircuitsException($"Layer '{late}' ran after the target '{target}'; expected layers that run before the target.");
         }
-        finally
+
+        return TargetValue(result[target.Layer], target);
+    }
+
+    private static int IndexOf(IReadOnlyList<string> list, string item)
+    {
+        for (int i = 0; i < list.Count; i++)
         {
-            foreach (HookHandle hook in hooks)
+            if (list[i] == item)
             {
-                hook.Dispose();
+                return i;
             }
         }
 
-        var missing = layers.Where(l => !seen.Contains(l)).ToList();
-        if (value is null)
-        {
-            missing.Insert(0, target.Layer);
-        }
+        return -1;
+    }
 
-        if (missing.Count > 0)
-        {
-            throw new HookNotFiredException(missing);
-        }
-
-        return value!;
+    /// <summary>The device and the preprocessing of a call, checked before anything runs.</summary>
+    private static (Device Device, Func<Tensor, Tensor> Preprocess) Setup(nn.Module<Tensor, Tensor> model, AttributionOptions? options)
+    {
+        options ??= AttributionOptions.Default;
+        return (ModelDevice.Resolve(model, options.Device, "AttributionOptions.Device"), Preprocessing.Resolve(model, options.Preprocess));
     }
 
     /// <summary>The target neuron's value per batch item: its channel summed over positions, or at its position.</summary>
@@ -305,9 +291,5 @@ public static class Attributions
         {
             throw new CircuitsException($"{method} explains one input; got a batch of shape [{string.Join(", ", input.shape)}]. Expected batch size 1.");
         }
-    }
-
-    private sealed class StopForward : Exception
-    {
     }
 }

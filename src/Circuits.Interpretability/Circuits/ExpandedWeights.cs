@@ -45,7 +45,7 @@ public static class ExpandedWeights
         options ??= new ExpandedWeightsOptions();
         cancellationToken.ThrowIfCancellationRequested();
         using var freeze = ModelFreeze.Apply(model);
-        using var path = LinearizedPath.Attach(model, sourceLayer, targetLayer);
+        using var path = LinearizedPath.Attach(model, sourceLayer, targetLayer, options.Device);
         using var scope = NewDisposeScope();
         PathGeometry.Validate(inputShape, options);
         var (g, supports) = PackedImpulses.Probe(path, inputShape, sourceLayer, targetLayer, options);
@@ -81,7 +81,7 @@ public static class ExpandedWeights
         options ??= new ExpandedWeightsOptions();
         cancellationToken.ThrowIfCancellationRequested();
         using var freeze = ModelFreeze.Apply(model);
-        using var path = LinearizedPath.Attach(model, sourceLayer, targetLayer);
+        using var path = LinearizedPath.Attach(model, sourceLayer, targetLayer, options.Device);
         using var scope = NewDisposeScope();
         PathGeometry g = PathGeometry.Probe(path, sourceLayer, targetLayer, inputShape, options);
         Tensor weights = AutogradReference.Compute(path, inputShape, sourceLayer, g, progress, cancellationToken);

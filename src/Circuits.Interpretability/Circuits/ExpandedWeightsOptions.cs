@@ -1,3 +1,5 @@
+using static TorchSharp.torch;
+
 namespace Circuits.Interpretability.Circuits;
 
 /// <summary>Options for <see cref="ExpandedWeights"/>.</summary>
@@ -26,6 +28,12 @@ public sealed record ExpandedWeightsOptions
     /// two maps' sizes.
     /// </summary>
     public int? Stride { get; init; }
+
+    /// <summary>
+    /// The device the impulses run on; null (default): the model's (<see cref="Core.ModelDevice.Of"/>). Another device
+    /// than the model's is refused with <see cref="Core.DeviceMismatchException"/>. Results are on the CPU either way.
+    /// </summary>
+    public Device? Device { get; init; }
 
     /// <summary>Seed of the random combination of impulses used to check that the path is linear.</summary>
     public int Seed { get; init; }

@@ -6,16 +6,6 @@ using static TorchSharp.torch;
 
 namespace Circuits.Interpretability.Circuits;
 
-/// <summary>Three NMF factors of a set of expanded weights, shown as colours. Owns <see cref="Images"/>: dispose it to free them.</summary>
-/// <param name="Images">One RGB image per target channel, targets x 3 x (crop * scale) x (crop * scale), in [0, 1].</param>
-/// <param name="SourceLoadings">3 x (2 * sources): each factor's loading on the positive part of each source channel (first half) and on its negative part (second half).</param>
-/// <param name="Factorization">The factorization itself.</param>
-public sealed record WeightFactors(Tensor Images, Matrix<double> SourceLoadings, NmfResult Factorization) : IDisposable
-{
-    /// <summary>Frees <see cref="Images"/>.</summary>
-    public void Dispose() => Images.Dispose();
-}
-
 /// <summary>
 /// Renders expanded weights as images, as the Visualizing Weights article does: one connection as a map with
 /// positive and negative weights in two colours, or a whole set of connections with the source channels

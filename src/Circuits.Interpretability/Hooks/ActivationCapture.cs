@@ -19,26 +19,17 @@ namespace Circuits.Interpretability.Hooks;
 /// </example>
 public sealed class ActivationCapture : IDisposable
 {
-    private readonly nn.Module _model;
-    private readonly CaptureOptions _options;
-    private readonly List<HookHandle> _hooks = new();
-    private Dictionary<string, Tensor>? _current;
-    private Tensor? _scopeMarker;
-    private bool _disposed;
+    private readonly ForwardRun _run;
 
-    private ActivationCapture(nn.Module model, IReadOnlyList<string> layers, CaptureOptions options)
-    {
-        _model = model;
-        Layers = layers;
-        _options = options;
-    }
+    private ActivationCapture(ForwardRun run) => _run = run;
 
     /// <summary>The captured layers' paths.</summary>
-    public IReadOnlyList<string> Layers { get; }
+    public IReadOnlyList<string> Layers => _run.Taps;
 
     /// <summary>
     /// Attaches capture hooks to <paramref name="layers"/> of <paramref name="model"/>. A layer may be given as
-    /// any address (<c>conv2:3</c> captures <c>conv2</c>).
+    /// any address (<c>conv2:3</c> captures <c>conv2</c>). The model's mode and flags are left as they are, and
+    /// every pass runs to the end (use <see cref="ForwardRun"/> to stop after the deepest layer, edit or freeze).
     /// </summary>
     /// <exception cref="UnknownLayerException">A layer does not exist; the message lists the closest names.</exception>
     /// <exception cref="UnsupportedLayerException">A layer is not a one-tensor-in, one-tensor-out module.</exception>
@@ -52,20 +43,15 @@ public sealed class ActivationCapture : IDisposable
             throw new ArgumentException("Name at least one layer to capture.", nameof(layers));
         }
 
-        // Resolve every name before attaching anything, so a bad name leaves the model untouched.
-        var modules = paths.Select(p => HookHandle.AsTensorModule(ModelLayers.Find(model, p), p, "capturing its output")).ToList();
-        var capture = new ActivationCapture(model, paths, options ?? CaptureOptions.Default);
-        for (int i = 0; i < paths.Count; i++)
+        options ??= CaptureOptions.Default;
+        return new ActivationCapture(ForwardRun.Attach(model, new ForwardRunOptions
         {
-            string path = paths[i];
-            capture._hooks.Add(HookHandle.Forward(modules[i], (_, output) =>
-            {
-                capture.Record(path, output);
-                return null;
-            }));
-        }
-
-        return capture;
+            Taps = paths,
+            StopAfterTaps = false,
+            KeepGraph = options.KeepGraph,
+            Freeze = false,
+            RequireAllTaps = options.RequireAllLayers,
+        }));
     }
 
     /// <summary>Attaches, runs <paramref name="model"/> on <paramref name="input"/> once, and detaches.</summary>
@@ -77,11 +63,11 @@ public sealed class ActivationCapture : IDisposable
 
     /// <summary>Runs the model on <paramref name="input"/> and returns the captured activations and the output.</summary>
     /// <exception cref="UnsupportedLayerException">The model is not a one-tensor-in, one-tensor-out module; use <see cref="Run(Func{Tensor})"/>.</exception>
+    /// <exception cref="DeviceMismatchException">The input is not on the model's device.</exception>
     public CaptureResult Run(Tensor input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        var model = HookHandle.AsTensorModule(_model, "(model)", "Run(Tensor)");
-        return Run(() => model.call(input));
+        return Guard(() => _run.Run(input));
     }
 
     /// <summary>
@@ -91,91 +77,23 @@ public sealed class ActivationCapture : IDisposable
     public CaptureResult Run(Func<Tensor> forward)
     {
         ArgumentNullException.ThrowIfNull(forward);
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        var captured = new Dictionary<string, Tensor>();
-        _current = captured;
-
-        // A tensor made here belongs to the caller's dispose scope (if any). Captured handles are moved to that scope
-        // as they are recorded, so a model whose forward opens its own dispose scope cannot free them.
-        using Tensor scopeMarker = empty(0);
-        _scopeMarker = scopeMarker;
-        try
-        {
-            Tensor output;
-            if (_options.KeepGraph)
-            {
-                output = forward();
-            }
-            else
-            {
-                using (no_grad())
-                {
-                    output = forward();
-                }
-            }
-
-            if (_options.RequireAllLayers)
-            {
-                var missing = Layers.Where(l => !captured.ContainsKey(l)).ToList();
-                if (missing.Count > 0)
-                {
-                    throw new HookNotFiredException(missing);
-                }
-            }
-
-            return new CaptureResult(captured, output);
-        }
-        catch
-        {
-            foreach (Tensor t in captured.Values)
-            {
-                t.Dispose();
-            }
-
-            Dispose();
-            throw;
-        }
-        finally
-        {
-            _current = null;
-            _scopeMarker = null;
-        }
+        return Guard(() => _run.Run(forward));
     }
 
     /// <summary>Removes every hook this capture attached. Safe to call more than once.</summary>
-    public void Dispose()
+    public void Dispose() => _run.Dispose();
+
+    /// <summary>Runs a pass; when it throws, the hooks are removed before the exception goes on.</summary>
+    private CaptureResult Guard(Func<CaptureResult> pass)
     {
-        if (_disposed)
+        try
         {
-            return;
+            return pass();
         }
-
-        _disposed = true;
-        foreach (HookHandle hook in _hooks)
+        catch
         {
-            hook.Dispose();
+            Dispose();
+            throw;
         }
-
-        _hooks.Clear();
-    }
-
-    private void Record(string path, Tensor output)
-    {
-        Dictionary<string, Tensor>? captured = _current;
-        if (captured is null)
-        {
-            return; // the model ran outside Run(): nothing to record
-        }
-
-        // A module called more than once in one pass (shared weights) keeps its last output.
-        if (captured.Remove(path, out Tensor? previous))
-        {
-            previous.Dispose();
-        }
-
-        // alias() is a second handle to the same native tensor, so gradients with respect to it are
-        // gradients with respect to the activation itself; detach() drops the graph.
-        Tensor handle = _options.KeepGraph ? output.alias() : output.detach();
-        captured[path] = _scopeMarker is null ? handle : handle.MoveToOtherDisposeScope(_scopeMarker);
     }
 }

@@ -6,22 +6,32 @@ using static TorchSharp.torch;
 namespace Circuits.Interpretability.Hooks;
 
 /// <summary>
-/// The activations one forward pass produced at the captured layers, by layer path, and the model's output
-/// when the capture ran the model itself. The result owns its tensors: dispose it, or let an enclosing
-/// TorchSharp dispose scope do it (<see cref="MoveToOuterDisposeScope"/> keeps them past one).
+/// What one forward pass (<see cref="ForwardRun"/>, <see cref="ActivationCapture"/>) produced: the activations of
+/// the tapped layers by layer path, the layers that ran, and the model's output when the pass ran to the end.
+/// The result owns its tensors, the output included: dispose it, or let an enclosing TorchSharp dispose scope do
+/// it (<see cref="MoveToOuterDisposeScope"/> keeps them past one; <see cref="TakeOutput"/> hands the output over).
 /// </summary>
 public sealed class CaptureResult : IReadOnlyDictionary<string, Tensor>, IDisposable
 {
     private readonly Dictionary<string, Tensor> _activations;
+    private bool _disposed;
 
-    internal CaptureResult(Dictionary<string, Tensor> activations, Tensor? output)
+    internal CaptureResult(Dictionary<string, Tensor> activations, Tensor? output, IReadOnlyList<string> ran)
     {
         _activations = activations;
         Output = output;
+        RanToEnd = output is not null;
+        Ran = ran;
     }
 
-    /// <summary>The model's output, when the capture ran the model with an input tensor; otherwise null.</summary>
-    public Tensor? Output { get; }
+    /// <summary>The model's output (what the forward returned) when the pass ran to the end; null when it stopped after the deepest tap.</summary>
+    public Tensor? Output { get; private set; }
+
+    /// <summary>Whether the pass ran to the end (it did not stop after the deepest tap).</summary>
+    public bool RanToEnd { get; }
+
+    /// <summary>The layers the run hooked (taps, edits, watched layers) that ran, in the order they first ran.</summary>
+    public IReadOnlyList<string> Ran { get; }
 
     /// <inheritdoc />
     public int Count => _activations.Count;
@@ -81,14 +91,31 @@ public sealed class CaptureResult : IReadOnlyDictionary<string, Tensor>, IDispos
         return this;
     }
 
-    /// <summary>Disposes the captured activations (not the model's output, which the caller owns).</summary>
+    /// <summary>Hands the output over to the caller, who then owns it: the result no longer frees it.</summary>
+    /// <exception cref="CircuitsException">The pass stopped before the output (after the deepest tap).</exception>
+    public Tensor TakeOutput()
+    {
+        Tensor output = Output ?? throw new CircuitsException("The pass has no output: it stopped after the deepest tap. Run to the end to get the output.");
+        Output = null;
+        return output;
+    }
+
+    /// <summary>Frees the captured activations and the output. Safe to call more than once.</summary>
     public void Dispose()
     {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
         foreach (Tensor t in _activations.Values)
         {
             t.Dispose();
         }
 
         _activations.Clear();
+        Output?.Dispose();
+        Output = null;
     }
 }

@@ -20,8 +20,7 @@ namespace Circuits.Interpretability.Hooks;
 /// </example>
 public sealed class InterventionScope : IDisposable
 {
-    private readonly List<HookHandle> _hooks = new();
-    private readonly List<Tensor> _masks = new();
+    private readonly List<IDisposable> _attached = new(); // hooks first, then the editors whose masks they use
     private bool _disposed;
 
     private InterventionScope(IReadOnlyList<Intervention> interventions) => Interventions = interventions;
@@ -40,15 +39,16 @@ public sealed class InterventionScope : IDisposable
             .Select(i => HookHandle.AsTensorModule(ModelLayers.Find(model, i.Layer), i.Layer, "an intervention"))
             .ToList();
         var scope = new InterventionScope(interventions);
+        var editors = interventions.Select(i => new InterventionEditor(i)).ToList();
         for (int i = 0; i < interventions.Length; i++)
         {
-            Intervention intervention = interventions[i];
-            var cache = new MaskCache(scope, intervention);
-            scope._hooks.Add(intervention.Site == InterventionSite.Output
-                ? HookHandle.Forward(modules[i], (_, output) => cache.Edit(output))
-                : HookHandle.Pre(modules[i], input => cache.Edit(input)));
+            InterventionEditor editor = editors[i];
+            scope._attached.Add(interventions[i].Site == InterventionSite.Output
+                ? HookHandle.Forward(modules[i], (_, output) => editor.Edit(output))
+                : HookHandle.Pre(modules[i], input => editor.Edit(input)));
         }
 
+        scope._attached.AddRange(editors);
         return scope;
     }
 
@@ -61,50 +61,7 @@ public sealed class InterventionScope : IDisposable
         }
 
         _disposed = true;
-        foreach (HookHandle hook in _hooks)
-        {
-            hook.Dispose();
-        }
-
-        foreach (Tensor mask in _masks)
-        {
-            mask.Dispose();
-        }
-
-        _hooks.Clear();
-        _masks.Clear();
-    }
-
-    /// <summary>Validates an activation once per shape and keeps its selection mask across forward passes.</summary>
-    private sealed class MaskCache
-    {
-        private readonly InterventionScope _scope;
-        private readonly Intervention _intervention;
-        private long[]? _shape;
-        private (DeviceType Type, int Index) _device;
-        private Tensor? _mask;
-
-        public MaskCache(InterventionScope scope, Intervention intervention)
-        {
-            _scope = scope;
-            _intervention = intervention;
-        }
-
-        public Tensor Edit(Tensor activation) => _intervention.Apply(activation, () => MaskFor(activation));
-
-        private Tensor MaskFor(Tensor activation)
-        {
-            long[] shape = activation.shape;
-            if (_mask is null || !shape.Skip(1).SequenceEqual(_shape!.Skip(1)) || (activation.device_type, activation.device_index) != _device)
-            {
-                UnitSelection.Validate(_intervention.Layer, shape, _intervention.Channels, _intervention.Positions);
-                _mask = UnitSelection.Mask(shape, _intervention.Channels, _intervention.Positions, activation.device).DetachFromDisposeScope();
-                _scope._masks.Add(_mask);
-                _shape = shape;
-                _device = (activation.device_type, activation.device_index);
-            }
-
-            return _mask;
-        }
+        _attached.ForEach(a => a.Dispose());
+        _attached.Clear();
     }
 }

@@ -44,8 +44,7 @@ public sealed class LayerTable : IReadOnlyList<LayerInfo>
             throw new ArgumentException($"Input shape [{string.Join(", ", inputShape)}] must have at least one dimension, all positive.", nameof(inputShape));
         }
 
-        Device device = model.parameters().FirstOrDefault()?.device ?? CPU;
-        return Describe(model, () => model.call(zeros(inputShape, device: device)));
+        return Describe(model, () => model.call(zeros(inputShape, device: ModelDevice.Of(model))));
     }
 
     /// <summary>Describes <paramref name="model"/> by running <paramref name="forward"/> once (for models whose forward takes other arguments).</summary>
@@ -55,43 +54,21 @@ public sealed class LayerTable : IReadOnlyList<LayerInfo>
         ArgumentNullException.ThrowIfNull(forward);
         var modules = model.named_modules().Where(m => m.name.Length > 0).ToList();
         var shapes = new Dictionary<string, long[]>();
-        var ran = new HashSet<string>();
-        var hooks = new List<HookHandle>();
-        bool wasTraining = model.training;
-        try
+        var observers = modules
+            .Where(m => m.module is nn.Module<Tensor, Tensor>)
+            .Select(m => LayerEdit.Output(m.name, (_, output) =>
+            {
+                shapes[m.name] = output.shape;
+                return null;
+            }))
+            .ToList();
+        var others = modules.Where(m => m.module is not nn.Module<Tensor, Tensor>).Select(m => m.name).ToList();
+        HashSet<string> ran;
+        using (var run = ForwardRun.Attach(model, new ForwardRunOptions { Edits = observers, Watch = others, StopAfterTaps = false }))
+        using (NewDisposeScope())
+        using (CaptureResult result = run.Run(forward))
         {
-            foreach (var (name, module) in modules)
-            {
-                if (module is nn.Module<Tensor, Tensor> typed)
-                {
-                    hooks.Add(HookHandle.Forward(typed, (_, output) =>
-                    {
-                        shapes[name] = output.shape;
-                        ran.Add(name);
-                        return null;
-                    }));
-                }
-                else if (HookHandle.Ran(module, () => ran.Add(name)) is HookHandle handle)
-                {
-                    hooks.Add(handle);
-                }
-            }
-
-            model.eval();
-            using (NewDisposeScope())
-            using (no_grad())
-            {
-                forward();
-            }
-        }
-        finally
-        {
-            foreach (HookHandle hook in hooks)
-            {
-                hook.Dispose();
-            }
-
-            model.train(wasTraining);
+            ran = result.Ran.ToHashSet();
         }
 
         var layers = modules

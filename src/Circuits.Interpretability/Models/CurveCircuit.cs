@@ -39,7 +39,7 @@ namespace Circuits.Interpretability.Models;
 /// <item><c>curves_relu</c>: ReLU. Address curve unit k as <c>curves_relu:k</c> (<see cref="CurveUnit"/>).</item>
 /// </list>
 /// </remarks>
-public sealed class CurveCircuit : nn.Module<Tensor, Tensor>
+public sealed class CurveCircuit : nn.Module<Tensor, Tensor>, IInputConvention
 {
     /// <summary>The path of the line detectors' conv.</summary>
     public const string LinesLayer = "lines";
@@ -102,6 +102,12 @@ public sealed class CurveCircuit : nn.Module<Tensor, Tensor>
 
     /// <summary>The address of curve unit <paramref name="k"/> after its ReLU (at the centre unless a position is given).</summary>
     public static NeuronAddress CurveUnit(int k, int? y = null, int? x = null) => new(CurvesReluLayer, k, y, x);
+
+    /// <summary>
+    /// The circuit's input convention: none. It was designed on RGB in [0, 1], so the image goes in as is
+    /// (declared, so that renders, tuning curves and attribution need no preprocessing option).
+    /// </summary>
+    public Tensor Preprocess(Tensor image) => image ?? throw new ArgumentNullException(nameof(image));
 
     /// <inheritdoc />
     public override Tensor forward(Tensor input) =>

@@ -18,8 +18,9 @@ namespace Circuits.Interpretability.Models;
 /// after <c>maxpool0</c> and <c>conv2d2</c> with the graph's attributes (depth radius 5, alpha 1e-4, beta 0.5,
 /// bias 2; in PyTorch's convention size 11, alpha 0.0011, beta 0.5, k 2 - not Lucent's size 9, k 1).</para>
 /// <para>Input: an RGB image in [0, 1], NCHW, passed through <see cref="Preprocess"/> (x * 255 - 117, Lucid's
-/// value range (-117, 138)) before the network. The forward pass does not preprocess: give it preprocessed
-/// input, or set a render's Preprocess to <see cref="Preprocess"/>.</para>
+/// value range (-117, 138)) before the network. The forward pass does not preprocess; the model declares the
+/// convention (<see cref="IInputConvention"/>), so renders, tuning curves, dataset examples and attribution apply
+/// it on their own unless told otherwise. Call <see cref="Preprocess"/> yourself before <c>call()</c> or a capture.</para>
 /// <para>Every operation is a registered submodule invoked with <c>call()</c>, so hooks see all of them:
 /// <c>conv2d0.conv</c> is the pre-ReLU conv output (Lucid's <c>conv2d0_pre_relu</c>), <c>conv2d0</c> and
 /// <c>conv2d0.relu</c> the post-ReLU output; inside each mixed layer see <see cref="InceptionMixed"/>.
@@ -27,7 +28,7 @@ namespace Circuits.Interpretability.Models;
 /// probabilities. The graph's <c>avgpool0</c> is a 7x7 average, which at 224x224 input is the mean over
 /// <c>mixed5b</c>'s 7x7 map; here it is a global average, so other input sizes work too.</para>
 /// </remarks>
-public sealed partial class InceptionV1 : nn.Module<Tensor, Tensor>
+public sealed partial class InceptionV1 : nn.Module<Tensor, Tensor>, IInputConvention
 {
     /// <summary>The number of parameters: 7,066,380.</summary>
     public const long ParameterCount = 7_066_380;
@@ -150,13 +151,17 @@ public sealed partial class InceptionV1 : nn.Module<Tensor, Tensor>
 
     /// <summary>
     /// Lucid's input convention, the one place it is applied: an RGB image in [0, 1] becomes
-    /// x * 255 - 117 (value range (-117, 138)). Use it as a render's Preprocess.
+    /// x * 255 - 117 (value range (-117, 138)). Renders, tuning curves, dataset examples and attribution apply it
+    /// on their own (through <see cref="IInputConvention"/>); call it before running the model directly.
     /// </summary>
     public static Tensor Preprocess(Tensor image)
     {
         ArgumentNullException.ThrowIfNull(image);
         return (image * InputScale) + InputOffset;
     }
+
+    /// <inheritdoc cref="Preprocess(Tensor)"/>
+    Tensor IInputConvention.Preprocess(Tensor image) => Preprocess(image);
 
     /// <summary>
     /// Reads a weight file (PyTorch <c>inception5h.pth</c> or safetensors; keys in inception5h's naming or as

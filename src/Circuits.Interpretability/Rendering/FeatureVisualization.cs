@@ -38,49 +38,38 @@ public static class FeatureVisualization
         ArgumentNullException.ThrowIfNull(objective);
         options ??= new RenderOptions();
         Validate(objective, options);
-        List<string> layers = objective.Layers.Distinct().ToList();
-        var modules = layers.Select(l => HookHandle.AsTensorModule(ModelLayers.Find(model, l), l, "rendering")).ToList();
-        Device device = options.Device ?? model.parameters().FirstOrDefault()?.device ?? CPU;
+        Device device = ModelDevice.Resolve(model, options.Device, "RenderOptions.Device");
+        Func<Tensor, Tensor> preprocess = Preprocessing.Resolve(model, options.Preprocess);
         IReadOnlyList<IImageTransform> transforms = options.Transforms ?? Transforms.Standard();
         var thresholds = new HashSet<int>(options.Thresholds);
-
-        bool wasTraining = model.training;
-        var parameters = model.parameters().ToList();
-        var requiresGrad = parameters.Select(p => p.requires_grad).ToList();
-        var hooks = new List<HookHandle>();
         var snapshots = new List<(int, Tensor)>();
         var history = new List<double>(options.Steps);
+        int step = 0;
+
+        // The ReLU redirection edits come before the taps of the same module (a ForwardRun runs a layer's edits
+        // first): when the objective reads a ReLU's own output, it must see the redirected tensor, or a unit that
+        // starts dead (all zeros) never gets a gradient.
+        var redirections = options.RedirectReluSteps <= 0
+            ? new List<LayerEdit>()
+            : model.named_modules()
+                .Where(m => m.name.Length > 0 && m.module is TorchSharp.Modules.ReLU)
+                .Select(m => LayerEdit.Output(m.name, (input, _) => step <= options.RedirectReluSteps ? RedirectedRelu.apply(input) : null))
+                .ToList();
         ImageParameterization? image = null;
         optim.Optimizer? optimizer = null;
         try
         {
-            model.eval();
-            foreach (var p in parameters)
+            using var run = ForwardRun.Attach(model, new ForwardRunOptions
             {
-                p.requires_grad_(false);
-            }
-
+                Taps = objective.Layers.Distinct().ToList(),
+                Edits = redirections,
+                StopAfterTaps = !objective.NeedsOutput,
+                KeepGraph = true,
+                Device = device,
+            });
             image = options.Parameterization?.Invoke(options.BatchSize, options.ImageSize, options.ImageSize, options.Seed)
                 ?? new FourierImage(options.BatchSize, options.ImageSize, options.ImageSize, options.Seed, options: new ParameterizationOptions { Device = device });
             optimizer = optim.Adam(image.Parameters, options.LearningRate);
-            // The ReLU redirection hooks go first: when the objective reads a ReLU's own output, the tap must see the
-            // redirected tensor, or a unit that starts dead (all zeros) never gets a gradient.
-            int step = 0;
-            if (options.RedirectReluSteps > 0)
-            {
-                foreach (var relu in model.modules().OfType<TorchSharp.Modules.ReLU>())
-                {
-                    hooks.Add(HookHandle.Forward(relu, (input, _) => step <= options.RedirectReluSteps ? RedirectedRelu.apply(input) : null));
-                }
-            }
-
-            var taps = new Taps(layers, stopEarly: !objective.NeedsOutput && layers.Count > 0);
-            for (int i = 0; i < layers.Count; i++)
-            {
-                string path = layers[i];
-                hooks.Add(HookHandle.Forward(modules[i], (_, output) => taps.Record(path, output)));
-            }
-
             var random = new Random(options.Seed);
             for (step = 1; step <= options.Steps; step++)
             {
@@ -93,13 +82,8 @@ public static class FeatureVisualization
                     input = OverRandomBackground(input, random);
                 }
 
-                if (options.Preprocess is not null)
-                {
-                    input = options.Preprocess(input);
-                }
-
-                Tensor? output = taps.Run(() => model.call(input));
-                Tensor value = objective.Evaluate(new RenderContext(current, taps.Activations, output));
+                using CaptureResult taps = run.Run(preprocess(input));
+                Tensor value = objective.Evaluate(new RenderContext(current, taps, taps.Output));
                 optimizer.zero_grad();
                 value.neg().backward();
                 optimizer.step();
@@ -133,19 +117,8 @@ public static class FeatureVisualization
         }
         finally
         {
-            foreach (HookHandle hook in hooks)
-            {
-                hook.Dispose();
-            }
-
             optimizer?.Dispose();
             image?.Dispose();
-            for (int i = 0; i < parameters.Count; i++)
-            {
-                parameters[i].requires_grad_(requiresGrad[i]);
-            }
-
-            model.train(wasTraining);
         }
     }
 
@@ -181,69 +154,5 @@ public static class FeatureVisualization
         {
             throw new ArgumentOutOfRangeException(nameof(options), $"Threshold {bad} is outside the steps 1 to {options.Steps}.");
         }
-    }
-
-    /// <summary>Holds the activations of the objective's layers for one step and stops the forward pass after the last.</summary>
-    private sealed class Taps
-    {
-        private readonly IReadOnlyList<string> _layers;
-        private readonly bool _stopEarly;
-        private readonly Dictionary<string, Tensor> _activations = new();
-        private bool _running;
-
-        public Taps(IReadOnlyList<string> layers, bool stopEarly)
-        {
-            _layers = layers;
-            _stopEarly = stopEarly;
-        }
-
-        public IReadOnlyDictionary<string, Tensor> Activations => _activations;
-
-        public Tensor? Record(string path, Tensor output)
-        {
-            if (!_running)
-            {
-                return null;
-            }
-
-            _activations[path] = output.alias();
-            if (_stopEarly && _activations.Count == _layers.Count)
-            {
-                throw new StopForward();
-            }
-
-            return null;
-        }
-
-        public Tensor? Run(Func<Tensor> forward)
-        {
-            _activations.Clear();
-            _running = true;
-            Tensor? output = null;
-            try
-            {
-                output = forward();
-            }
-            catch (StopForward)
-            {
-            }
-            finally
-            {
-                _running = false;
-            }
-
-            var missing = _layers.Where(l => !_activations.ContainsKey(l)).ToList();
-            if (missing.Count > 0)
-            {
-                throw new HookNotFiredException(missing);
-            }
-
-            return output;
-        }
-    }
-
-    /// <summary>Thrown by a hook to end the forward pass once every needed activation is captured.</summary>
-    private sealed class StopForward : Exception
-    {
     }
 }

@@ -275,7 +275,7 @@ public sealed class RenderCatalog
             options.RedirectReluSteps.ToString(CultureInfo.InvariantCulture),
             string.Join(",", TransformNames(options)),
             options.Parameterization is null ? "fourier" : "custom-parameterization",
-            options.Preprocess is null ? "no-preprocess" : "custom-preprocess");
+            Preprocessing.Describe(options.Preprocess) + "-preprocess");
 
     private static string[] TransformNames(RenderOptions options) =>
         (options.Transforms ?? Transforms.Standard()).Select(t => t.Name).ToArray();
@@ -284,26 +284,11 @@ public sealed class RenderCatalog
     private static double[] PerUnitObjective(nn.Module<Tensor, Tensor> model, RenderResult result, CatalogBatch batch, RenderOptions options)
     {
         using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        bool wasTraining = model.training;
-        model.eval();
-        try
-        {
-            Device device = options.Device ?? model.parameters().FirstOrDefault()?.device ?? CPU;
-            Tensor input = result.Images[TensorIndex.Colon, TensorIndex.Slice(0, 3)].to(device);
-            if (options.Preprocess is not null)
-            {
-                input = options.Preprocess(input);
-            }
-
-            using var capture = ActivationCapture.Capture(model, input, new[] { batch.Layer });
-            Tensor a = capture.Get(batch.Layer);
-            return batch.Channels.Select((c, i) => (double)a[i, c].mean().item<float>()).ToArray();
-        }
-        finally
-        {
-            model.train(wasTraining);
-        }
+        Device device = ModelDevice.Resolve(model, options.Device, "RenderOptions.Device");
+        Tensor input = result.Images[TensorIndex.Colon, TensorIndex.Slice(0, 3)].to(device);
+        using CaptureResult capture = ForwardRun.Once(model, Preprocessing.Resolve(model, options.Preprocess)(input), new ForwardRunOptions { Taps = new[] { batch.Layer } });
+        Tensor a = capture[batch.Layer];
+        return batch.Channels.Select((c, i) => (double)a[i, c].mean().item<float>()).ToArray();
     }
 
     private sealed class StepRelay : IProgress<RenderProgress>

@@ -34,15 +34,20 @@ public sealed record RenderOptions
     public IReadOnlyList<IImageTransform>? Transforms { get; init; }
 
     /// <summary>
-    /// Applied to the transformed image (RGB in [0, 1]) just before the model, to match the model's input
-    /// convention (for example InceptionV1's x·255 − 117). Default: none.
+    /// Applied to the transformed image (RGB in [0, 1]) just before the model, to match its input convention.
+    /// Null (default): the model's own (<see cref="Core.IInputConvention"/>; InceptionV1's x·255 − 117), or none for
+    /// a model that declares none; <see cref="Core.Preprocessing.None"/>: none, whatever the model declares.
     /// </summary>
     public Func<Tensor, Tensor>? Preprocess { get; init; }
 
     /// <summary>For how many first steps ReLU modules use the redirected gradient (<see cref="RedirectedRelu"/>). Default 16, as Lucid; 0 turns it off.</summary>
     public int RedirectReluSteps { get; init; } = 16;
 
-    /// <summary>The device of the image; default: the model's parameters' device (CPU for a model without parameters).</summary>
+    /// <summary>
+    /// The device of the image and of every step; null (default): the model's (<see cref="Core.ModelDevice.Of"/>,
+    /// the CPU for a model without parameters). A device other than the model's is refused with
+    /// <see cref="Core.DeviceMismatchException"/> before anything runs.
+    /// </summary>
     public Device? Device { get; init; }
 }
 

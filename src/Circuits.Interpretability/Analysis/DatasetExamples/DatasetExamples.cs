@@ -66,38 +66,30 @@ public static class DatasetExamples
             .OrderBy(f => f, StringComparer.Ordinal)
             .ToList();
 
-        string fingerprint = $"{neuron}|{root}|k={options.TopK}|size={options.InputSize}|ext={string.Join(",", extensions.OrderBy(e => e, StringComparer.OrdinalIgnoreCase))}|recursive={options.Recursive}|preprocess={options.Preprocess is not null}";
+        string fingerprint = $"{neuron}|{root}|k={options.TopK}|size={options.InputSize}|ext={string.Join(",", extensions.OrderBy(e => e, StringComparer.OrdinalIgnoreCase))}|recursive={options.Recursive}|preprocess={Preprocessing.Describe(options.Preprocess)}";
         State state = LoadState(options.StatePath, fingerprint) ?? new State { Version = StateVersion, Fingerprint = fingerprint };
         int resumedFrom = state.Processed;
-        Device device = model.parameters().FirstOrDefault()?.device ?? CPU;
-        bool wasTraining = model.training;
-        model.eval();
-        try
+        Device device = ModelDevice.Resolve(model, options.Device, "DatasetExamplesOptions.Device");
+        Func<Tensor, Tensor> preprocess = Preprocessing.Resolve(model, options.Preprocess);
+        var pending = state.LastPath is null ? files : files.Where(f => string.CompareOrdinal(f, state.LastPath) > 0).ToList();
+        progress?.Report(new DatasetExamplesProgress(state.Processed, files.Count, state.Skipped.Count));
+        using (var run = ForwardRun.Attach(model, new ForwardRunOptions { Taps = new[] { neuron.Layer }, Device = device }))
         {
-            var pending = state.LastPath is null ? files : files.Where(f => string.CompareOrdinal(f, state.LastPath) > 0).ToList();
-            progress?.Report(new DatasetExamplesProgress(state.Processed, files.Count, state.Skipped.Count));
-            using (var capture = ActivationCapture.Attach(model, new[] { neuron.Layer }))
+            for (int start = 0; start < pending.Count; start += options.BatchSize)
             {
-                for (int start = 0; start < pending.Count; start += options.BatchSize)
-                {
-                    cancellationToken.ThrowIfCancellationRequested();
-                    var paths = pending.Skip(start).Take(options.BatchSize).ToList();
-                    RunBatch(capture, neuron, paths, options, device, state);
-                    state.Processed += paths.Count;
-                    state.LastPath = paths[^1];
-                    SaveState(options.StatePath, state);
-                    progress?.Report(new DatasetExamplesProgress(state.Processed, files.Count, state.Skipped.Count));
-                }
+                cancellationToken.ThrowIfCancellationRequested();
+                var paths = pending.Skip(start).Take(options.BatchSize).ToList();
+                RunBatch(run, neuron, paths, options, device, preprocess, state);
+                state.Processed += paths.Count;
+                state.LastPath = paths[^1];
+                SaveState(options.StatePath, state);
+                progress?.Report(new DatasetExamplesProgress(state.Processed, files.Count, state.Skipped.Count));
             }
+        }
 
-            state.Complete = true;
-            SaveState(options.StatePath, state);
-            return Finish(model, neuron, options, device, state, files.Count, resumedFrom);
-        }
-        finally
-        {
-            model.train(wasTraining);
-        }
+        state.Complete = true;
+        SaveState(options.StatePath, state);
+        return Finish(model, neuron, options, device, state, files.Count, resumedFrom);
     }
 
     /// <summary>
@@ -105,63 +97,51 @@ public static class DatasetExamples
     /// the extent of non-zero gradient of the layer's channels summed there, over four seeded random images of
     /// <paramref name="inputSize"/> pixels. Returns 0 when no gradient reaches the input.
     /// </summary>
-    public static int MeasureReceptiveField(nn.Module<Tensor, Tensor> model, string layer, int inputSize, Func<Tensor, Tensor>? preprocess = null)
+    /// <param name="model">The model.</param>
+    /// <param name="layer">The layer's module path.</param>
+    /// <param name="inputSize">The side of the square input, in pixels.</param>
+    /// <param name="preprocess">Applied to the images before the model; null: the model's input convention (<see cref="IInputConvention"/>), or none.</param>
+    /// <param name="device">The device of the images; null: the model's (another is refused).</param>
+    public static int MeasureReceptiveField(nn.Module<Tensor, Tensor> model, string layer, int inputSize, Func<Tensor, Tensor>? preprocess = null, Device? device = null)
     {
         ArgumentNullException.ThrowIfNull(model);
-        var parameters = model.parameters().ToList();
-        var requiresGrad = parameters.Select(p => p.requires_grad).ToList();
-        Device device = parameters.FirstOrDefault()?.device ?? CPU;
-        int rows = 0, cols = 0, minY = int.MaxValue, maxY = -1, minX = int.MaxValue, maxX = -1;
-        try
+        Device on = ModelDevice.Resolve(model, device, "the device");
+        Func<Tensor, Tensor> toModel = Preprocessing.Resolve(model, preprocess);
+        int minY = int.MaxValue, maxY = -1, minX = int.MaxValue, maxX = -1;
+        using var run = ForwardRun.Attach(model, new ForwardRunOptions { Taps = new[] { layer }, KeepGraph = true, Device = on });
+        for (int seed = 0; seed < 4; seed++)
         {
-            foreach (var p in parameters)
+            using var scope = NewDisposeScope();
+            Tensor input = rand(new long[] { 1, 3, inputSize, inputSize }, generator: new Generator((ulong)seed)).to(on).requires_grad_(true);
+            using CaptureResult result = run.Run(toModel(input));
+            Tensor a = result[layer];
+            if (a.dim() != 4)
             {
-                p.requires_grad_(false);
+                return 0;
             }
 
-            for (int seed = 0; seed < 4; seed++)
+            int rows = (int)a.shape[2], cols = (int)a.shape[3];
+            Tensor centre = a[TensorIndex.Colon, TensorIndex.Colon, rows / 2, cols / 2].sum();
+            if (!centre.requires_grad)
             {
-                using var scope = NewDisposeScope();
-                Tensor input = rand(new long[] { 1, 3, inputSize, inputSize }, generator: new Generator((ulong)seed)).to(device).requires_grad_(true);
-                using var capture = ActivationCapture.Attach(model, new[] { layer }, new CaptureOptions { KeepGraph = true });
-                using CaptureResult result = capture.Run(preprocess is null ? input : preprocess(input));
-                Tensor a = result[layer];
-                if (a.dim() != 4)
-                {
-                    return 0;
-                }
-
-                rows = (int)a.shape[2];
-                cols = (int)a.shape[3];
-                Tensor centre = a[TensorIndex.Colon, TensorIndex.Colon, rows / 2, cols / 2].sum();
-                if (!centre.requires_grad)
-                {
-                    return 0;
-                }
-
-                Tensor grad = autograd.grad(new[] { centre }, new[] { input }, allow_unused: true)[0];
-                if (grad is null || grad.IsInvalid)
-                {
-                    continue;
-                }
-
-                Tensor support = grad.abs().sum(new long[] { 0, 1 }).gt(0);
-                long[] ys = support.any(1).nonzero().flatten().cpu().data<long>().ToArray();
-                long[] xs = support.any(0).nonzero().flatten().cpu().data<long>().ToArray();
-                if (ys.Length > 0)
-                {
-                    minY = Math.Min(minY, (int)ys.Min());
-                    maxY = Math.Max(maxY, (int)ys.Max());
-                    minX = Math.Min(minX, (int)xs.Min());
-                    maxX = Math.Max(maxX, (int)xs.Max());
-                }
+                return 0;
             }
-        }
-        finally
-        {
-            for (int i = 0; i < parameters.Count; i++)
+
+            Tensor grad = autograd.grad(new[] { centre }, new[] { input }, allow_unused: true)[0];
+            if (grad is null || grad.IsInvalid)
             {
-                parameters[i].requires_grad_(requiresGrad[i]);
+                continue;
+            }
+
+            Tensor support = grad.abs().sum(new long[] { 0, 1 }).gt(0);
+            long[] ys = support.any(1).nonzero().flatten().cpu().data<long>().ToArray();
+            long[] xs = support.any(0).nonzero().flatten().cpu().data<long>().ToArray();
+            if (ys.Length > 0)
+            {
+                minY = Math.Min(minY, (int)ys.Min());
+                maxY = Math.Max(maxY, (int)ys.Max());
+                minX = Math.Min(minX, (int)xs.Min());
+                maxX = Math.Max(maxX, (int)xs.Max());
             }
         }
 
@@ -191,7 +171,7 @@ public static class DatasetExamples
         return square[0].contiguous().MoveToOuterDisposeScope();
     }
 
-    private static void RunBatch(ActivationCapture capture, NeuronAddress neuron, List<string> paths, DatasetExamplesOptions options, Device device, State state)
+    private static void RunBatch(ForwardRun run, NeuronAddress neuron, List<string> paths, DatasetExamplesOptions options, Device device, Func<Tensor, Tensor> preprocess, State state)
     {
         using var scope = NewDisposeScope();
         var loaded = new List<(string Path, Tensor Image)>();
@@ -213,12 +193,7 @@ public static class DatasetExamples
         }
 
         Tensor batch = stack(loaded.Select(l => l.Image)).to(device);
-        if (options.Preprocess is not null)
-        {
-            batch = options.Preprocess(batch);
-        }
-
-        using CaptureResult result = capture.Run(batch);
+        using CaptureResult result = run.Run(preprocess(batch));
         Tensor layer = result[neuron.Layer];
         Tensor channel = result.Get(new NeuronAddress(neuron.Layer, neuron.Channel!.Value)); // N x H x W (or N)
         if (channel.dim() != 3 && channel.dim() != 1)
@@ -263,7 +238,7 @@ public static class DatasetExamples
     private static DatasetExamplesResult Finish(nn.Module<Tensor, Tensor> model, NeuronAddress neuron, DatasetExamplesOptions options, Device device, State state, int total, int resumedFrom)
     {
         int s = options.InputSize;
-        int crop = options.CropSize ?? MeasureReceptiveField(model, neuron.Layer, s, options.Preprocess);
+        int crop = options.CropSize ?? MeasureReceptiveField(model, neuron.Layer, s, options.Preprocess, device);
         double strideY = (double)s / Math.Max(1, state.LayerHeight), strideX = (double)s / Math.Max(1, state.LayerWidth);
         if (crop <= 0)
         {

@@ -36,8 +36,14 @@ public sealed record DatasetExamplesOptions
     /// <summary>File extensions read (case-insensitive). Default .png, .jpg, .jpeg.</summary>
     public IReadOnlyList<string> Extensions { get; init; } = new[] { ".png", ".jpg", ".jpeg" };
 
-    /// <summary>Applied to each batch (RGB in [0, 1]) before the model, to match its input convention. Default: none.</summary>
+    /// <summary>
+    /// Applied to each batch (RGB in [0, 1]) before the model. Null (default): the model's own input convention
+    /// (<see cref="Core.IInputConvention"/>), or none; <see cref="Core.Preprocessing.None"/>: none.
+    /// </summary>
     public Func<Tensor, Tensor>? Preprocess { get; init; }
+
+    /// <summary>The device the images are moved to; null (default): the model's. Another device than the model's is refused.</summary>
+    public Device? Device { get; init; }
 }
 
 /// <summary>Progress of a dataset-examples search.</summary>

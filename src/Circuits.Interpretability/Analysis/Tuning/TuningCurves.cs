@@ -11,7 +11,9 @@ using Stimuli = global::Circuits.Interpretability.Analysis.Stimuli.Stimuli;
 
 /// <summary>
 /// Measures tuning curves: a neuron's response over a sweep of one stimulus parameter, with the stimuli
-/// batched through the model and the activations read with the hook API (<see cref="ActivationCapture"/>).
+/// batched through the model (<see cref="ForwardRun"/>: eval mode, no gradients, stopping after the deepest
+/// measured layer). Stimuli are RGB in [0, 1]; the model's input convention is applied unless
+/// <see cref="TuningOptions.Preprocess"/> overrides it, and they go to the model's device.
 /// </summary>
 /// <example>
 /// <code>
@@ -72,40 +74,26 @@ public static class TuningCurves
 
         int total = sweep.Values.Count;
         var responses = units.Select(_ => new double[total]).ToList();
-        bool wasTraining = model.training;
-        model.eval();
-        try
+        Device device = ModelDevice.Resolve(model, options.Device, "TuningOptions.Device");
+        Func<Tensor, Tensor> preprocess = Preprocessing.Resolve(model, options.Preprocess);
+        using var run = ForwardRun.Attach(model, new ForwardRunOptions { Taps = units.Select(u => u.Layer).ToList(), Device = device });
+        for (int start = 0; start < total; start += options.BatchSize)
         {
-            using var capture = ActivationCapture.Attach(model, units.Select(u => u.Layer));
-            for (int start = 0; start < total; start += options.BatchSize)
+            cancellationToken.ThrowIfCancellationRequested();
+            int count = Math.Min(options.BatchSize, total - start);
+            using var scope = NewDisposeScope();
+            Tensor batch = Stimuli.RenderBatch(Enumerable.Range(start, count).Select(i => sweep.Stimulus(sweep.Values[i]))).to(device);
+            using CaptureResult result = run.Run(preprocess(batch));
+            for (int u = 0; u < units.Count; u++)
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                int count = Math.Min(options.BatchSize, total - start);
-                using var scope = NewDisposeScope();
-                Tensor batch = Stimuli.RenderBatch(Enumerable.Range(start, count).Select(i => sweep.Stimulus(sweep.Values[i])));
-                Device device = model.parameters().FirstOrDefault()?.device ?? CPU;
-                batch = batch.to(device);
-                if (options.Preprocess is not null)
+                float[] values = Read(result, units[u], options.Readout).to(ScalarType.Float32).cpu().data<float>().ToArray();
+                for (int i = 0; i < count; i++)
                 {
-                    batch = options.Preprocess(batch);
+                    responses[u][start + i] = values[i];
                 }
-
-                using CaptureResult result = capture.Run(batch);
-                for (int u = 0; u < units.Count; u++)
-                {
-                    float[] values = Read(result, units[u], options.Readout).to(ScalarType.Float32).cpu().data<float>().ToArray();
-                    for (int i = 0; i < count; i++)
-                    {
-                        responses[u][start + i] = values[i];
-                    }
-                }
-
-                progress?.Report(new TuningProgress(start + count, total));
             }
-        }
-        finally
-        {
-            model.train(wasTraining);
+
+            progress?.Report(new TuningProgress(start + count, total));
         }
 
         return units.Select((u, i) => new TuningCurve(u, options.Readout, sweep.Parameter, sweep.Values.ToArray(), responses[i])).ToList();

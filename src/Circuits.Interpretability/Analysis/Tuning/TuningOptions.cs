@@ -21,8 +21,14 @@ public sealed record TuningOptions
     /// <summary>What to read from the channel. Default <see cref="TuningReadout.Position"/>.</summary>
     public TuningReadout Readout { get; init; } = TuningReadout.Position;
 
-    /// <summary>Applied to each batch of stimuli (RGB in [0, 1]) before the model, to match its input convention. Default: none.</summary>
+    /// <summary>
+    /// Applied to each batch of stimuli (RGB in [0, 1]) before the model. Null (default): the model's own input
+    /// convention (<see cref="Core.IInputConvention"/>), or none; <see cref="Core.Preprocessing.None"/>: none.
+    /// </summary>
     public Func<Tensor, Tensor>? Preprocess { get; init; }
+
+    /// <summary>The device the stimuli are moved to; null (default): the model's. Another device than the model's is refused.</summary>
+    public Device? Device { get; init; }
 }
 
 /// <summary>Progress of a tuning measurement: stimuli run so far out of all.</summary>

@@ -14,10 +14,10 @@ internal static class AutogradReference
     /// <summary>The weights, targets x sources x crop x crop, on the CPU.</summary>
     public static Tensor Compute(LinearizedPath path, long[] inputShape, string sourceLayer, PathGeometry g, IProgress<ExpandedWeightsProgress>? progress, CancellationToken cancellationToken)
     {
-        Tensor leaf = zeros(1, g.SourceChannelCount, g.SourceHeight, g.SourceWidth).requires_grad_(true);
+        Tensor leaf = zeros(new long[] { 1, g.SourceChannelCount, g.SourceHeight, g.SourceWidth }, device: path.Device).requires_grad_(true);
         Tensor output = path.RunOnZeros(inputShape, 1, real => LinearizedPath.ReplaceSource(real, leaf, sourceLayer), keepGraph: true);
         int r = g.CropReach;
-        var sourceIndex = tensor(g.SourceChannels.Select(s => (long)s).ToArray());
+        var sourceIndex = tensor(g.SourceChannels.Select(s => (long)s).ToArray()).to(path.Device);
         Tensor weights = zeros(g.TargetChannels.Count, g.SourceChannels.Count, g.CropSize, g.CropSize);
         for (int t = 0; t < g.TargetChannels.Count; t++)
         {

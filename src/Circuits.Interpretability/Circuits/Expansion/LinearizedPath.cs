@@ -7,27 +7,24 @@ using static TorchSharp.torch;
 namespace Circuits.Interpretability.Circuits.Expansion;
 
 /// <summary>
-/// Hooks that run a model with the path from a source layer to a target layer linearized: the source's output
-/// is replaced by a tensor the caller chooses, every leaf module that runs after it is replaced by its linear
-/// counterpart (see <see cref="PathLinearizer"/>), and the forward pass stops as soon as the target has run.
+/// A <see cref="ForwardRun"/> that runs a model with the path from a source layer to a target layer linearized: the
+/// source's output is replaced by a tensor the caller chooses, every leaf module that runs after it is replaced by
+/// its linear counterpart (see <see cref="PathLinearizer"/>), and the forward pass stops as soon as the target has run.
 /// Biases are not touched: the linearized path is affine, so callers subtract the response to a zero source.
 /// </summary>
 internal sealed class LinearizedPath : IDisposable
 {
-    private readonly List<HookHandle> _hooks = new();
     private readonly HashSet<nn.Module> _verified = new(ReferenceEqualityComparer.Instance);
     private readonly List<string> _composites = new();
     private readonly List<string> _open = new();
     private readonly string _source;
     private readonly string _target;
-    private readonly nn.Module<Tensor, Tensor> _model;
+    private ForwardRun? _run;
     private Func<Tensor, Tensor>? _inject;
-    private Tensor? _captured;
     private int _phase;
 
-    private LinearizedPath(nn.Module<Tensor, Tensor> model, string source, string target)
+    private LinearizedPath(string source, string target)
     {
-        _model = model;
         _source = source;
         _target = target;
     }
@@ -35,100 +32,97 @@ internal sealed class LinearizedPath : IDisposable
     /// <summary>Paths of the composite modules (modules with children) that ran between source and target in the last run.</summary>
     public IReadOnlyList<string> Composites => _composites;
 
-    /// <summary>Attaches the hooks. Nothing changes the model until <see cref="Run"/> is called.</summary>
-    public static LinearizedPath Attach(nn.Module<Tensor, Tensor> model, string source, string target)
+    /// <summary>The device the model's inputs go to (the model's, or the one chosen).</summary>
+    public Device Device => _run!.Device;
+
+    /// <summary>Attaches the hooks (a <see cref="ForwardRun"/>). Nothing changes the model until <see cref="Run"/> is called.</summary>
+    /// <exception cref="DeviceMismatchException"><paramref name="device"/> is not the model's device.</exception>
+    public static LinearizedPath Attach(nn.Module<Tensor, Tensor> model, string source, string target, Device? device = null)
     {
         if (source == target)
         {
             throw new CircuitsException($"The source and target layers are both '{source}'; expected two different layers, the source running before the target.");
         }
 
-        var sourceModule = HookHandle.AsTensorModule(ModelLayers.Find(model, source), source, "the source of a linearized path");
-        var targetModule = HookHandle.AsTensorModule(ModelLayers.Find(model, target), target, "the target of a linearized path");
-        var path = new LinearizedPath(model, source, target);
-        try
+        HookHandle.AsTensorModule(ModelLayers.Find(model, source), source, "the source of a linearized path");
+        HookHandle.AsTensorModule(ModelLayers.Find(model, target), target, "the target of a linearized path");
+        var path = new LinearizedPath(source, target);
+        var edits = new List<LayerEdit>();
+        foreach (var (name, module) in model.named_modules())
         {
-            foreach (var (name, module) in model.named_modules())
+            if (name.Length == 0)
             {
-                if (name.Length == 0)
-                {
-                    continue;
-                }
-
-                bool leaf = !module.children().Any();
-                if (leaf && module is nn.Module<Tensor, Tensor> typed)
-                {
-                    string layer = name;
-                    path._hooks.Add(HookHandle.Forward(typed, (input, output) => path._phase == 1 ? PathLinearizer.Linearize(layer, typed, input, output, path._verified) : null));
-                }
-                else if (!leaf && module is nn.Module<Tensor, Tensor> composite && module is not Sequential)
-                {
-                    // Composites with their own forward code: recorded when they are open while the path runs, to
-                    // name them if a nonlinearity hidden in that code (a functional call) breaks linearity.
-                    string layer = name;
-                    path._hooks.Add(HookHandle.Pre(composite, _ =>
-                    {
-                        path._open.Add(layer);
-                        if (path._phase == 1)
-                        {
-                            path._composites.Add(layer);
-                        }
-
-                        return null;
-                    }));
-                    path._hooks.Add(HookHandle.Forward(composite, (_, _) =>
-                    {
-                        path._open.Remove(layer);
-                        return null;
-                    }));
-                }
+                continue;
             }
 
-            // Attached after the linearization hooks, so that these see (and replace) the linearized outputs.
-            path._hooks.Add(HookHandle.Forward(sourceModule, (_, output) => path.Inject(output)));
-            path._hooks.Add(HookHandle.Forward(targetModule, (_, output) => path.Capture(output)));
-            return path;
+            bool leaf = !module.children().Any();
+            if (leaf && module is nn.Module<Tensor, Tensor> typed)
+            {
+                edits.Add(LayerEdit.Output(name, (input, output) => path._phase == 1 ? PathLinearizer.Linearize(name, typed, input, output, path._verified) : null));
+            }
+            else if (!leaf && module is nn.Module<Tensor, Tensor> && module is not Sequential)
+            {
+                // Composites with their own forward code: recorded when they are open while the path runs, to
+                // name them if a nonlinearity hidden in that code (a functional call) breaks linearity.
+                edits.Add(LayerEdit.Input(name, _ =>
+                {
+                    path._open.Add(name);
+                    if (path._phase == 1)
+                    {
+                        path._composites.Add(name);
+                    }
+
+                    return null;
+                }));
+                edits.Add(LayerEdit.Output(name, (_, _) =>
+                {
+                    path._open.Remove(name);
+                    return null;
+                }));
+            }
         }
-        catch
+
+        // After the linearization edits, so that these see (and replace) the linearized outputs.
+        edits.Add(LayerEdit.Output(source, (_, output) => path.Inject(output)));
+        edits.Add(LayerEdit.Output(target, (_, _) => path.CheckOrder()));
+        path._run = ForwardRun.Attach(model, new ForwardRunOptions
         {
-            path.Dispose();
-            throw;
-        }
+            Taps = new[] { target },
+            Edits = edits,
+            RequireAllTaps = false,
+            Freeze = false,
+            Device = device,
+        });
+        return path;
     }
 
     /// <summary>
     /// Runs the model on <paramref name="input"/> with the source's output replaced by <paramref name="inject"/>
-    /// (given the real output) and returns the target's linearized output. With <paramref name="keepGraph"/> the
-    /// autograd graph is kept; otherwise the run is under no_grad.
+    /// (given the real output) and returns the target's linearized output; the pass stops after the target. With
+    /// <paramref name="keepGraph"/> the autograd graph is kept; otherwise the run is under no_grad.
     /// </summary>
     public Tensor Run(Tensor input, Func<Tensor, Tensor> inject, bool keepGraph)
     {
         _phase = 0;
-        _captured = null;
         _inject = inject;
         _composites.Clear();
         _open.Clear();
         try
         {
-            using (keepGraph ? enable_grad() : no_grad())
+            using CaptureResult result = _run!.Run(input, keepGraph);
+            if (_phase == 0)
             {
-                _model.call(input);
+                throw new HookNotFiredException(new[] { _source });
             }
-        }
-        catch (StopAtTarget)
-        {
+
+            return result.TryGetValue(_target, out Tensor? captured)
+                ? captured.alias()
+                : throw new HookNotFiredException(new[] { _target });
         }
         finally
         {
             _inject = null;
         }
-
-        if (_phase == 0)
-        {
-            throw new HookNotFiredException(new[] { _source });
-        }
-
-        return _captured ?? throw new HookNotFiredException(new[] { _target });
     }
 
     /// <summary>
@@ -141,12 +135,12 @@ internal sealed class LinearizedPath : IDisposable
         long[] one = new long[] { 1 }.Concat(inputShape).ToArray();
         try
         {
-            using Tensor zero = zeros(one);
+            using Tensor zero = zeros(one, device: Device);
             return Run(zero, inject, keepGraph);
         }
         catch (Exception e) when (e is not CircuitsException && batch > 1)
         {
-            using Tensor zero = zeros(new[] { batch }.Concat(inputShape).ToArray());
+            using Tensor zero = zeros(new[] { batch }.Concat(inputShape).ToArray(), device: Device);
             return Run(zero, inject, keepGraph);
         }
     }
@@ -168,15 +162,7 @@ internal sealed class LinearizedPath : IDisposable
     }
 
     /// <summary>Removes every hook.</summary>
-    public void Dispose()
-    {
-        foreach (HookHandle hook in _hooks)
-        {
-            hook.Dispose();
-        }
-
-        _hooks.Clear();
-    }
+    public void Dispose() => _run?.Dispose();
 
     private Tensor? Inject(Tensor output)
     {
@@ -191,25 +177,14 @@ internal sealed class LinearizedPath : IDisposable
         return replacement;
     }
 
-    private Tensor? Capture(Tensor output)
+    private Tensor? CheckOrder()
     {
-        if (_inject is null && _phase == 0)
-        {
-            return null;
-        }
-
         if (_phase == 0)
         {
             throw new CircuitsException($"Layer '{_target}' ran before layer '{_source}'; expected the source layer to run first. Swap the two layers.");
         }
 
-        _captured = output.alias();
         _phase = 2;
-        throw new StopAtTarget();
-    }
-
-    /// <summary>Thrown by the target's hook to end the forward pass once the target has run.</summary>
-    private sealed class StopAtTarget : Exception
-    {
+        return null;
     }
 }
