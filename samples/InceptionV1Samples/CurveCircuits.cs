@@ -1,5 +1,7 @@
 using Circuits.Interpretability.Circuits;
+using Circuits.Interpretability.Core;
 using Circuits.Interpretability.Imaging;
+using Circuits.Interpretability.Reporting;
 using static TorchSharp.torch;
 
 namespace Circuits.Interpretability.Samples.InceptionV1Samples;
@@ -19,26 +21,29 @@ public static class CurveCircuits
         using ExpandedWeightSet weights = ExpandedWeights.Compute(context.Model, Source, CurveDetectors.Layer, new long[] { 3, size, size },
             new ExpandedWeightsOptions { TargetChannels = units, CropSize = 5 });
         var report = SampleHelpers.Report(context, "Curve circuits (mixed3a to mixed3b)", "Curve Circuits");
-        report.Paragraph("Expanded weights: the path between the layers linearized (ReLU as identity, max pooling as average pooling). Blue excites, red inhibits.");
+        report.Paragraph($"For each curve detector of {CurveDetectors.Layer}, the units of {Source} that feed it most, each with its expanded weights: "
+                         + "how that input, at each position around the curve detector, pushes it up (blue) or down (red).");
         var lines = new List<string> { "unit,rank,source,strength" };
         foreach (int unit in units)
         {
             var top = weights.TopSources(unit, context.Options.Top);
             var tiles = new List<Tensor>();
-            var rows = new List<IReadOnlyList<string>>();
             for (int r = 0; r < top.Count; r++)
             {
                 lines.Add($"{CurveDetectors.Layer}:{unit},{r + 1},{Source}:{top[r].SourceChannel},{SampleHelpers.F(top[r].Strength)}");
-                rows.Add(new[] { (r + 1).ToString(System.Globalization.CultureInfo.InvariantCulture), $"{Source}:{top[r].SourceChannel}", SampleHelpers.F(top[r].Strength) });
                 tiles.Add(WeightImage.Render(weights, unit, top[r].SourceChannel, scale: 12));
             }
 
-            Tensor strip = ImageGrid.Make(cat(tiles, 0), columns: tiles.Count);
-            ImageIO.SavePng(strip, context.PathFor($"weights-{CurveDetectors.Layer}-{unit}.png"));
+            using (Tensor strip = ImageGrid.Make(cat(tiles, 0), columns: tiles.Count))
+            {
+                ImageIO.SavePng(strip, context.PathFor($"weights-{SafeFileName.From(CurveDetectors.Layer)}-{unit}.png"));
+            }
+
+            tiles.ForEach(t => t.Dispose());
             context.Log.WriteLine($"  {CurveDetectors.Layer}:{unit} top inputs: {string.Join(", ", top.Select(t => $"{t.SourceChannel} ({SampleHelpers.F(t.Strength)})"))}");
-            report.Heading($"{CurveDetectors.Layer}:{unit}");
-            report.Table(new[] { "rank", "input", "strength" }, rows);
-            report.Image(strip, $"expanded weights of the top {top.Count} inputs", displayWidth: 100 * tiles.Count);
+            new UnitReport(new NeuronAddress(CurveDetectors.Layer, unit))
+                .AddInputs(weights, context.Options.Top)
+                .WriteTo(report);
         }
 
         File.WriteAllText(context.PathFor("top-inputs.csv"), string.Join("\n", lines) + "\n");

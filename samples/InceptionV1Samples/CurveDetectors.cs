@@ -1,5 +1,3 @@
-using Circuits.Interpretability.Imaging;
-
 namespace Circuits.Interpretability.Samples.InceptionV1Samples;
 
 /// <summary>"Curve Detectors": feature visualizations and orientation tuning of mixed3b's curve detectors.</summary>
@@ -18,9 +16,9 @@ public static class CurveDetectors
         var images = SampleHelpers.RenderUnits(context, Layer, units);
         var curves = SampleHelpers.OrientationTuning(context, Layer, units, SampleHelpers.Curve(context), "curve");
         var report = SampleHelpers.Report(context, "Curve detectors (mixed3b)", "Curve Detectors");
-        report.Heading("Feature visualizations");
-        report.Image(ImageGrid.Make(images, columns: Math.Min(5, units.Count)), string.Join(", ", units.Select(u => $"{Layer}:{u}")), displayWidth: 640);
-        SampleHelpers.AddTuning(report, curves, "Orientation tuning over curve stimuli");
+        report.Paragraph("For each curve detector: the image that excites it most, and its response to a curve turned through every orientation. "
+                         + "The article finds that each unit prefers one orientation and that together they cover the circle.");
+        SampleHelpers.AddUnits(context, report, images, curves, "a synthetic curve");
         SampleHelpers.Save(context, report);
     }
 }

@@ -1,4 +1,6 @@
+using Circuits.Interpretability.Core;
 using Circuits.Interpretability.Imaging;
+using Circuits.Interpretability.Models;
 using Circuits.Interpretability.Rendering;
 using static TorchSharp.torch;
 
@@ -30,14 +32,14 @@ public static class EarlyVision
         context.Log.WriteLine($"catalog: {plan.UnitCount} units in {plan.Batches.Count} batches; this run renders {batches.Sum(b => b.Channels.Count)} units in {batches.Count} batches");
         var progress = new Progress<CatalogProgress>(_ => { });
         var options = context.Render(context.Options.BatchSize);
-        IReadOnlyList<CatalogEntry> entries = RenderCatalog.Run(context.Model, context.ModelId, batches, options, context.OutputFolder, "inception5h-preprocess", progress);
+        IReadOnlyList<CatalogEntry> entries = RenderCatalog.Run(context.Model, context.ModelId, batches, options, context.OutputFolder, InceptionV1Weights.CatalogRecipe, progress);
 
         var report = SampleHelpers.Report(context, "Early vision catalog", "An Overview of Early Vision in InceptionV1");
         foreach (var group in entries.GroupBy(e => e.Unit.Layer))
         {
             var images = group.Select(e => ImageIO.Load(e.ImagePath)).ToList();
             Tensor grid = ImageGrid.Make(stack(images.Select(i => i.dim() == 4 ? i[0] : i).ToArray(), 0), columns: 8);
-            ImageIO.SavePng(grid, context.PathFor($"{group.Key}-catalog.png"));
+            ImageIO.SavePng(grid, context.PathFor($"{SafeFileName.From(group.Key)}-catalog.png"));
             report.Heading($"{group.Key}: {group.Count()} units");
             report.Paragraph(string.Join(", ", group.Select(e => e.Unit.Channel)));
             report.Image(grid, $"{group.Key}, channel objective, {options.Steps} steps, {options.ImageSize} px", displayWidth: 800);

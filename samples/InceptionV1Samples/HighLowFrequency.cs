@@ -1,5 +1,4 @@
 using Circuits.Interpretability.Analysis.Stimuli;
-using Circuits.Interpretability.Imaging;
 
 namespace Circuits.Interpretability.Samples.InceptionV1Samples;
 
@@ -21,11 +20,13 @@ public static class HighLowFrequency
         var boundary = new FrequencyBoundaryStimulus { Width = s, Height = s, HighFrequency = 0.25, LowFrequency = 0 };
         var curves = SampleHelpers.OrientationTuning(context, Layer, units, boundary, "frequency-boundary");
         var report = SampleHelpers.Report(context, "High-low frequency detectors (mixed3a)", "High-Low Frequency Detectors");
-        report.Heading("Feature visualizations");
-        report.Image(ImageGrid.Make(images, columns: Math.Min(5, units.Count)), string.Join(", ", units.Select(u => $"{Layer}:{u}")), displayWidth: 640);
-        report.Paragraph("Stimulus orientation: the direction in which the high-frequency half lies.");
-        report.Image(Stimuli.FrequencyBoundary(boundary), "the frequency-boundary stimulus at 0 degrees", displayWidth: 160);
-        SampleHelpers.AddTuning(report, curves, "Tuning to the boundary's orientation");
+        report.Paragraph("The stimulus: fine stripes on one side of a boundary, flat grey on the other. Its orientation is the direction in which the fine half lies.");
+        using (var stimulus = Stimuli.FrequencyBoundary(boundary))
+        {
+            report.Image(stimulus, "the frequency-boundary stimulus at 0°", displayWidth: 160);
+        }
+
+        SampleHelpers.AddUnits(context, report, images, curves, "a high/low frequency boundary");
         SampleHelpers.Save(context, report);
     }
 }

@@ -29,14 +29,14 @@ public static class SampleHelpers
             using RenderResult result = FeatureVisualization.Render(context.Model, Objectives.ChannelsInBatch(layer, chunk), context.Render(chunk.Length));
             for (int i = 0; i < chunk.Length; i++)
             {
-                result.SavePng(context.PathFor($"{layer}-{chunk[i]}.png"), i);
+                result.SavePng(context.PathFor($"{SafeFileName.From(layer)}-{chunk[i]}.png"), i);
             }
 
             images.Add(result.Images[TensorIndex.Colon, TensorIndex.Slice(0, 3)].detach().clone());
         }
 
         Tensor all = cat(images, 0);
-        ImageIO.SavePng(ImageGrid.Make(all, columns: Math.Min(5, units.Count)), context.PathFor($"{layer}-grid.png"));
+        ImageIO.SavePng(ImageGrid.Make(all, columns: Math.Min(5, units.Count)), context.PathFor($"{SafeFileName.From(layer)}-grid.png"));
         return all;
     }
 
@@ -59,20 +59,34 @@ public static class SampleHelpers
         File.WriteAllText(context.PathFor($"{name}-tuning.csv"), string.Join("\n", lines) + "\n");
         foreach (TuningCurve curve in curves)
         {
-            curve.SavePlot(context.PathFor($"{name}-tuning-{curve.Neuron.Layer}-{curve.Neuron.Channel}.png"), new LinePlotOptions { XTickStep = 90 });
-            context.Log.WriteLine($"  {curve.Neuron}: peak at {F(curve.PeakValue)} deg, response {F(curve.PeakResponse)}");
+            curve.SavePlot(context.PathFor($"{name}-tuning-{SafeFileName.From(curve.Neuron.ToString())}.png"));
+            context.Log.WriteLine($"  {curve.Neuron}: {curve.PeakSummary}");
         }
 
         return curves;
     }
 
-    /// <summary>Adds the tuning curves to a report: a table of peaks and the plots.</summary>
-    public static void AddTuning(HtmlReport report, IReadOnlyList<TuningCurve> curves, string title)
+    /// <summary>
+    /// Adds a summary table of the tuning peaks, then one section per unit (see <see cref="UnitReport"/>): its feature
+    /// visualization (row i of <paramref name="images"/>) and its tuning curve over <paramref name="stimulus"/>.
+    /// </summary>
+    public static void AddUnits(SampleContext context, HtmlReport report, Tensor images, IReadOnlyList<TuningCurve> curves, string stimulus)
     {
-        report.Heading(title);
-        report.Table(new[] { "unit", "peak orientation (deg)", "peak response" },
-            curves.Select(c => (IReadOnlyList<string>)new[] { c.Neuron.ToString(), F(c.PeakValue), F(c.PeakResponse) }));
-        report.Images(curves.Select(c => (c.Plot(new LinePlotOptions { XTickStep = 90 }), c.Neuron.ToString())), displayWidth: 320);
+        report.Heading("Summary");
+        report.Table(new[] { "unit", "tuning" }, curves.Select(c => (IReadOnlyList<string>)new[] { c.Neuron.ToString(), c.PeakSummary }));
+        report.Heading("Units");
+        for (int i = 0; i < curves.Count; i++)
+        {
+            var unit = new UnitReport(curves[i].Neuron);
+            using (Tensor image = images[i])
+            {
+                unit.AddVisualization(image, $"channel objective, {context.Options.Steps} steps, {context.Options.Size} px");
+            }
+
+            unit.AddTuning(curves[i], $"{stimulus} rotated in {F(context.Options.OrientationStep)}° steps ({context.Options.StimulusSize} px, read at the centre position)")
+                .AddMethodDetail($"Feature visualization: {context.Options.Steps} steps of Adam at {context.Options.Size} px, seed {context.Options.Seed}, Lucid's input convention and transforms.")
+                .WriteTo(report);
+        }
     }
 
     /// <summary>Starts a report with the weights note.</summary>

@@ -96,32 +96,32 @@ public static class SampleRunner
                 }
 
                 model = new InceptionV1(options.Seed);
-                id = $"inceptionv1/random-seed={options.Seed}";
+                id = InceptionV1Weights.RandomModelId(options.Seed);
                 stdout.WriteLine($"warning: seeded random weights (seed {options.Seed}); outputs check shapes and flow only and mean nothing.");
             }
             else
             {
-                string? path = options.WeightsPath;
-                if (path is null)
+                WeightsLocation? weights;
+                try
                 {
-                    var cache = new ModelCache();
-                    if (!cache.IsCached(ModelRegistry.Inception5h))
-                    {
-                        stdout.WriteLine(Guidance(cache.PathFor(ModelRegistry.Inception5h)));
-                        return 0;
-                    }
-
-                    path = cache.PathFor(ModelRegistry.Inception5h);
+                    weights = InceptionV1Weights.Locate(options.WeightsPath);
                 }
-                else if (!File.Exists(path))
+                catch (WeightFileNotFoundException e)
                 {
-                    stderr.WriteLine($"error: the weight file '{path}' does not exist.");
+                    stderr.WriteLine($"error: {e.Message}");
                     return 2;
                 }
 
-                stdout.WriteLine($"loading {path}");
-                model = InceptionV1.FromFile(path);
-                id = $"inceptionv1/{Path.GetFileName(path)}/{new FileInfo(path).Length}";
+                if (weights is null)
+                {
+                    stdout.WriteLine(InceptionV1Weights.Guidance());
+                    stdout.WriteLine("Nothing was run.");
+                    return 0;
+                }
+
+                stdout.WriteLine($"loading {weights.Path} ({weights.ModelId})");
+                model = InceptionV1.FromFile(weights.Path);
+                id = weights.ModelId;
             }
 
             model.eval();
@@ -146,17 +146,6 @@ public static class SampleRunner
             model?.Dispose();
         }
     }
-
-    /// <summary>How to get the weights: where the cache expects them and where to download them.</summary>
-    public static string Guidance(string cachePath) =>
-        $"""
-        InceptionV1 weights were not found. These samples need Lucid's inception5h weights as a PyTorch state dict:
-          download: {ModelRegistry.Inception5h.Url}
-          and save it as: {cachePath}
-          (the cache folder is $CIRCUITS_CACHE, else $XDG_CACHE_HOME/circuits, else ~/.cache/circuits)
-        or pass the file with --weights PATH. Add --random-weights for a shape and flow check with seeded random
-        weights (its images mean nothing). Nothing was run.
-        """;
 
     /// <summary>The usage text.</summary>
     public static string Usage() =>

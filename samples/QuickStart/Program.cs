@@ -14,6 +14,7 @@ using Circuits.Interpretability.Analysis.Stimuli;
 using Circuits.Interpretability.Analysis.Tuning;
 using Circuits.Interpretability.Circuits;
 using Circuits.Interpretability.Core;
+using Circuits.Interpretability.Imaging;
 using Circuits.Interpretability.IO;
 using Circuits.Interpretability.Models;
 using Circuits.Interpretability.Rendering;
@@ -60,25 +61,20 @@ try
         StudyCurveCircuit(curves, settings, report, cancel.Token);
     }
 
-    string? weights = settings.WeightsPath;
-    var cache = new ModelCache();
-    if (weights is null && cache.IsCached(ModelRegistry.Inception5h))
-    {
-        weights = cache.PathFor(ModelRegistry.Inception5h);
-    }
-
+    WeightsLocation? weights = InceptionV1Weights.Locate(settings.WeightsPath);
     report.Heading("InceptionV1: curve detectors of mixed3b");
     if (weights is null)
     {
         string hint = $"InceptionV1's weights were not found, so this part was skipped. Put inception5h.pth ({ModelRegistry.Inception5h.Url}) at " +
-                      $"{cache.PathFor(ModelRegistry.Inception5h)} or pass --weights PATH, and run again.";
+                      $"{new ModelCache().PathFor(ModelRegistry.Inception5h)} or pass --weights PATH, and run again.";
         report.Paragraph(hint);
         Console.WriteLine(hint);
     }
     else
     {
-        Console.WriteLine($"InceptionV1 from {weights}");
-        using var inception = InceptionV1.FromFile(weights);
+        Console.WriteLine($"InceptionV1 from {weights.Path} ({weights.ModelId})");
+        report.Paragraph($"Weights: {weights.Path} ({weights.ModelId}).");
+        using var inception = InceptionV1.FromFile(weights.Path);
         StudyInception(inception, settings, report, cancel.Token);
     }
 
@@ -152,23 +148,57 @@ static void StudyCurveCircuit(CurveCircuit model, Settings settings, HtmlReport 
         double off = Math.Abs(((peak - designed + 540) % 360) - 180);
         rows.Add(new[]
         {
-            $"curves:{unit}", F(designed, "F1"), F(peak, "F1"), F(off, "F1"), F(tuning[i].PeakResponse, "F3"),
+            $"curves:{unit}", F(designed, "F1"), tuning[i].NeverResponded ? "never responded" : F(peak, "F1"), tuning[i].NeverResponded ? "-" : F(off, "F1"),
+            F(tuning[i].PeakResponse, "F3"),
             string.Join(", ", expanded.TopSources(unit, 3).Select(s => $"lines:{s.SourceChannel} ({model.LineOrientations[s.SourceChannel]:F0}°)")),
         });
         Console.WriteLine($"  curves:{unit,-3} designed {designed,6:F1}°  tuning peak {peak,6:F1}°  (off by {off:F1}°)");
     }
 
     report.Table(new[] { "unit", "designed orientation (°)", "tuning peak (°)", "difference (°)", "peak response", "strongest inputs" }, rows);
+    report.Details("Settings and methods", new[]
+    {
+        $"Feature visualization: the centre neuron of each unit, {settings.Steps} steps of Adam at {settings.Size} px, all units in one batch, seed {settings.Seed}, no transforms.",
+        $"Expanded weights: {expanded}.",
+        $"Tuning: the curve stimulus rotated in 5° steps at {model.Options.InputSize} px, read at the centre neuron after the ReLU.",
+    });
     for (int i = 0; i < units.Length; i++)
     {
         int unit = units[i];
-        UnitSection(report, $"curves:{unit}", render.Images[i], "feature visualization (centre neuron)", expanded, unit, 6,
-            source => $"lines:{source} ({model.LineOrientations[source]:F0}°)", tuning[i], $", designed {model.CurveOrientations[unit]:F1}°");
+        var section = new UnitReport(new NeuronAddress(CurveCircuit.CurvesLayer, unit))
+        {
+            Family = "curve detector",
+            Summary = $"Designed to prefer curves whose convex side points toward {model.CurveOrientations[unit]:F1}°; built from the line detectors along such a curve.",
+        };
+        using (Tensor image = render.Images[i])
+        {
+            section.AddVisualization(image, $"centre neuron, {settings.Steps} steps, {settings.Size} px");
+        }
+
+        section.AddInputs(expanded, 6, source => $"lines:{source} ({model.LineOrientations[source]:F0}° line)")
+            .AddTuning(tuning[i], $"a synthetic curve rotated in 5° steps ({model.Options.InputSize} px, read at the centre)", $"designed {model.CurveOrientations[unit]:F1}°")
+            .WriteTo(report);
     }
 
     using WeightFactors factors = NmfFactors(expanded);
-    report.Paragraph("All of these units' weights over the line detectors, reduced to three NMF factors shown as RGB (as in Visualizing Weights):");
+    report.Heading("All units' weights at once", 3);
+    report.Paragraph("Each image shows one unit's weights over all 8 line detectors at once: the line detectors are reduced to three NMF factors, "
+                     + "and each factor is drawn in one colour (as in the Visualizing Weights article). Where two factors overlap their colours mix.");
     report.Images(units.Select((u, i) => (factors.Images[i], $"curves:{u}")), displayWidth: 104);
+    report.Svg(ColorLegend.Swatches(FactorLegend(factors, model), "NMF factors (colour: what it stands for)"),
+        "What each colour means: the line detectors each factor loads on most (+ where they excite, - where they inhibit).");
+}
+
+static IReadOnlyList<(Rgb Color, string Label)> FactorLegend(WeightFactors factors, CurveCircuit model)
+{
+    int sources = factors.SourceLoadings.ColumnCount / 2;
+    var colors = new[] { new Rgb(1, 0, 0), new Rgb(0, 0.8f, 0), new Rgb(0, 0, 1) };
+    return Enumerable.Range(0, factors.SourceLoadings.RowCount).Select(f =>
+    {
+        var top = Enumerable.Range(0, 2 * sources).OrderByDescending(c => factors.SourceLoadings[f, c]).Take(3)
+            .Select(c => $"{(c < sources ? "+" : "-")}lines:{c % sources} ({model.LineOrientations[c % sources]:F0}°)");
+        return (colors[f], $"factor {f + 1}: {string.Join(", ", top)}");
+    }).ToList();
 }
 
 static WeightFactors NmfFactors(ExpandedWeightSet expanded) => WeightImage.RenderNmf(expanded, factors: 3, scale: 8, iterations: 300, seed: 0);
@@ -200,25 +230,17 @@ static void StudyInception(InceptionV1 model, Settings settings, HtmlReport repo
     for (int i = 0; i < units.Length; i++)
     {
         int unit = units[i];
-        UnitSection(report, $"mixed3b:{unit}", render.Images[i], "feature visualization (channel)", expanded, unit, 16, source => $"mixed3a:{source}", tuning[i], "");
-        Console.WriteLine($"  mixed3b:{unit} tuning peak {tuning[i].PeakValue:F0}°, top input mixed3a:{expanded.TopSources(unit, 1)[0].SourceChannel}");
-    }
-}
+        var section = new UnitReport(new NeuronAddress("mixed3b", unit)) { Family = "curve detector" };
+        using (Tensor image = render.Images[i])
+        {
+            section.AddVisualization(image, $"channel objective, {settings.Steps} steps, 128 px");
+        }
 
-// One unit's part of the report: its feature visualization, its four strongest inputs as weight images, its tuning curve.
-static void UnitSection(HtmlReport report, string unit, Tensor visualization, string caption, ExpandedWeightSet expanded, int channel, int scale,
-    Func<int, string> sourceName, TuningCurve tuning, string note)
-{
-    report.Heading(unit, 3);
-    var inputs = expanded.TopSources(channel, 4)
-        .Select(s => (Image: WeightImage.Render(expanded, channel, s.SourceChannel, scale), Caption: $"from {sourceName(s.SourceChannel)}, strength {s.Strength:F3}"))
-        .ToList();
-    report.Images(new[] { (visualization, caption) }.Concat(inputs), displayWidth: 128);
-    using Tensor plot = tuning.Plot();
-    report.Image(plot, $"orientation tuning of {unit}: peak at {tuning.PeakValue:F1}°{note}");
-    foreach (var (image, _) in inputs)
-    {
-        image.Dispose();
+        section.AddInputs(expanded, 4)
+            .AddTuning(tuning[i], "a synthetic curve rotated in 10° steps (224 px, read at the centre)")
+            .AddMethodDetail($"Expanded weights: {expanded}.")
+            .WriteTo(report);
+        Console.WriteLine($"  mixed3b:{unit} {tuning[i].PeakSummary}, top input mixed3a:{expanded.TopSources(unit, 1)[0].SourceChannel}");
     }
 }
 

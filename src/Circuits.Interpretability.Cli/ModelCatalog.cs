@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Circuits.Interpretability.Core;
 using Circuits.Interpretability.Hooks;
 using Circuits.Interpretability.IO;
@@ -31,8 +30,9 @@ public sealed record LoadedModel(nn.Module<Tensor, Tensor> Model, string Id, str
 /// <param name="Create">Builds the model for a request.</param>
 /// <param name="Preprocess">The model's input convention, from RGB in [0, 1] (null: the model takes it as is).</param>
 /// <param name="CatalogLayers">The layers a whole-model catalog renders by default.</param>
+/// <param name="CatalogRecipe">The render-catalog recipe name (it names <paramref name="Preprocess"/>; see <see cref="Rendering.RenderCatalog.Key"/>).</param>
 public sealed record ModelEntry(string Name, string Description, int DefaultInputSize, Func<ModelRequest, LoadedModel> Create,
-    Func<Tensor, Tensor>? Preprocess = null, IReadOnlyList<string>? CatalogLayers = null);
+    Func<Tensor, Tensor>? Preprocess = null, IReadOnlyList<string>? CatalogLayers = null, string CatalogRecipe = "default");
 
 /// <summary>The models the tool knows by name.</summary>
 public static class ModelCatalog
@@ -48,7 +48,7 @@ public static class ModelCatalog
             CatalogLayers: new[] { "features.conv1", "features.conv2", "features.conv3" }),
         new ModelEntry("inceptionv1", "InceptionV1 (Lucid's inception5h naming): weights from --weights, or inception5h.pth in the model cache", InceptionV1.DefaultInputSize,
             LoadInception, InceptionV1.Preprocess,
-            CatalogLayers: new[] { "conv2d0", "conv2d1", "conv2d2" }.Concat(InceptionV1.MixedLayerNames).ToArray()),
+            CatalogLayers: new[] { "conv2d0", "conv2d1", "conv2d2" }.Concat(InceptionV1.MixedLayerNames).ToArray(), CatalogRecipe: InceptionV1Weights.CatalogRecipe),
     };
 
     /// <summary>The model called <paramref name="name"/>.</summary>
@@ -81,38 +81,18 @@ public static class ModelCatalog
 
     private static LoadedModel LoadInception(ModelRequest request)
     {
-        string? path = request.WeightsPath;
-        if (path is null)
+        WeightsLocation? weights = InceptionV1Weights.Locate(request.WeightsPath);
+        if (weights is null)
         {
-            var cache = new ModelCache();
-            if (cache.IsCached(ModelRegistry.Inception5h))
+            if (request.RandomWeights)
             {
-                path = cache.PathFor(ModelRegistry.Inception5h);
+                return new LoadedModel(new InceptionV1(request.Seed), InceptionV1Weights.RandomModelId(request.Seed),
+                    $"seeded RANDOM weights (seed {request.Seed}), for shape and flow checks only");
             }
-            else if (request.RandomWeights)
-            {
-                return new LoadedModel(new InceptionV1(request.Seed), $"inceptionv1/random-seed={request.Seed}", $"seeded RANDOM weights (seed {request.Seed}), for shape and flow checks only");
-            }
-            else
-            {
-                throw new CircuitsException(
-                    $"InceptionV1's weights are not available: no --weights was given and '{cache.PathFor(ModelRegistry.Inception5h)}' does not exist. " +
-                    $"Download inception5h.pth ({ModelRegistry.Inception5h.Url}) and put it there or pass --weights PATH (a .pth or .safetensors file); " +
-                    "--random-weights runs with seeded random weights for a shape check.");
-            }
+
+            throw new CircuitsException(InceptionV1Weights.Guidance());
         }
 
-        if (!File.Exists(path))
-        {
-            throw new CircuitsException($"Weight file '{path}' does not exist; expected inception5h.pth or a safetensors file with InceptionV1's weights.");
-        }
-
-        string hash;
-        using (FileStream stream = File.OpenRead(path))
-        {
-            hash = Convert.ToHexString(SHA256.HashData(stream)).ToLowerInvariant();
-        }
-
-        return new LoadedModel(InceptionV1.FromFile(path), $"inceptionv1/sha256={hash[..16]}", Path.GetFullPath(path));
+        return new LoadedModel(InceptionV1.FromFile(weights.Path), weights.ModelId, weights.Path);
     }
 }

@@ -84,7 +84,7 @@ internal static class RenderCommand
             }
 
             IReadOnlyList<CatalogEntry> done = WithProgress(error, json, mine, options.Steps,
-                progress => RenderCatalog.Run(model, modelId, mine, options, folder, progress: progress, cancellationToken: cancellationToken));
+                progress => RenderCatalog.Run(model, modelId, mine, options, folder, entry.CatalogRecipe, progress, cancellationToken));
 
             if (json)
             {

@@ -146,44 +146,43 @@ internal static class ReportCommand
                     TuningCurve curve = tuning[i];
                     rows.Add(new[]
                     {
-                        unit.ToString(), F(curve.PeakValue, "F1"), F(curve.PeakResponse, "F3"),
+                        unit.ToString(), curve.PeakSummary,
                         string.Join(", ", inputs.Take(3).Select(s => $"{source}:{s.SourceChannel} ({F(s.Strength, "F3")})")),
                     });
                     summaries.Add(new
                     {
                         unit = unit.ToString(),
                         finalObjective = render.ObjectiveHistory.Count == 0 ? (double?)null : render.FinalObjective,
-                        tuningPeak = curve.PeakValue,
+                        tuningPeak = curve.NeverResponded ? (double?)null : curve.PeakValue,
+                        neverResponded = curve.NeverResponded,
                         tuningPeakResponse = curve.PeakResponse,
                         inputs = inputs.Select(s => new { unit = $"{source}:{s.SourceChannel}", strength = s.Strength }),
                     });
                 }
 
+                ExpandedWeightSet first = expanded.Values.First();
                 report.Heading("Summary");
-                report.Paragraph($"Feature visualizations: {(neuronObjective ? "the centre neuron" : "the whole channel")}, {stepCount} steps at {pixels} px, all units in one batch. " +
-                                 $"Circuits: expanded weights from '{source}' ({cropSize} x {cropSize}, {expanded.Values.First().Method}{(expanded.Values.First().MethodDetail.Length > 0 ? ": " + expanded.Values.First().MethodDetail : string.Empty)}). " +
-                                 $"Tuning: curves rotated in {F(defaults.Step, "G4")}° steps, read at the centre position.");
-                report.Table(new[] { "unit", "tuning peak (°)", "peak response", "strongest inputs" }, rows);
+                report.Paragraph($"For each unit: the image that excites it most ({(neuronObjective ? "its centre neuron" : "the whole channel")}), "
+                                 + $"its {k} strongest inputs from '{source}' with their weights, and its response to a curve turned through every orientation.");
+                report.Table(new[] { "unit", "tuning", "strongest inputs (strength)" }, rows);
+                report.Details("Settings and methods", new[]
+                {
+                    $"Feature visualizations: {(neuronObjective ? "the centre neuron" : "the whole channel")}, {stepCount} steps at {pixels} px, all units in one batch, seed {seed}.",
+                    $"Circuits: expanded weights from '{source}' ({cropSize} x {cropSize}), computed by {first.Method}{(first.MethodDetail.Length > 0 ? ": " + first.MethodDetail : string.Empty)}.",
+                    $"Tuning: curves rotated in {F(defaults.Step, "G4")}° steps at {input} px, read at the centre position.",
+                });
                 for (int i = 0; i < chosen.Count; i++)
                 {
                     NeuronAddress unit = chosen[i];
-                    ExpandedWeightSet set = expanded[unit.Layer];
-                    report.Heading(unit.ToString(), 3);
-                    var images = set.TopSources(unit.Channel!.Value, k)
-                        .Select(s => (Image: WeightImage.Render(set, unit.Channel.Value, s.SourceChannel, scale), Caption: $"from {source}:{s.SourceChannel}, strength {F(s.Strength, "F3")}"))
-                        .ToList();
+                    var section = new UnitReport(unit);
                     using (Tensor visualization = render.Images[i])
                     {
-                        report.Images(new[] { (visualization, "feature visualization") }.Concat(images), displayWidth: 128);
+                        section.AddVisualization(visualization, $"{(neuronObjective ? "centre neuron" : "channel")}, {stepCount} steps, {pixels} px");
                     }
 
-                    foreach (var (image, _) in images)
-                    {
-                        image.Dispose();
-                    }
-
-                    using Tensor plot = tuning[i].Plot();
-                    report.Image(plot, $"orientation tuning of {unit}: peak at {F(tuning[i].PeakValue, "F1")}°");
+                    section.AddInputs(expanded[unit.Layer], k)
+                        .AddTuning(tuning[i], $"a synthetic curve rotated in {F(defaults.Step, "G4")}° steps (read at the centre position)")
+                        .WriteTo(report);
                 }
 
                 Directory.CreateDirectory(folder);
@@ -196,7 +195,7 @@ internal static class ReportCommand
                 {
                     foreach (var row in rows)
                     {
-                        output.WriteLine($"  {row[0],-16} tuning peak {row[1],6}°  strongest inputs: {row[3]}");
+                        output.WriteLine($"  {row[0],-16} {row[1]}; strongest inputs: {row[2]}");
                     }
 
                     output.WriteLine($"Report: {path}");

@@ -1,26 +1,72 @@
 using Circuits.Interpretability.Core;
 using System.Globalization;
+using System.Text.RegularExpressions;
+using ScottPlot;
 using static TorchSharp.torch;
 
 namespace Circuits.Interpretability.Imaging;
 
 /// <summary>
-/// A small line-plot rasterizer that needs no fonts or plotting library: white background, left and bottom
-/// axes with ticks and numeric labels (a built-in 3 x 5 pixel font), the data as an antialiased line with
-/// points, and the peak marked. Used for tuning curves; works for any x-y series.
+/// Line plots of an x-y series drawn by ScottPlot: a title, axis titles, readable ticks, the data as a line with
+/// points, and the peak marked with its value in a legend (never clipped by the frame). PNG for files
+/// (<see cref="RenderPng"/>, <see cref="Render"/> as a tensor) and SVG for HTML pages (<see cref="RenderSvg"/>: the
+/// text stays crisp at any zoom). Text needs a font on the machine (any; DejaVu Sans is preferred).
 /// </summary>
-public static class LinePlot
+public static partial class LinePlot
 {
-    private const int Left = 56, Right = 16, Top = 28, Bottom = 36, FontScale = 2;
+    /// <summary>The font family asked for first; the system's default font stands in when it is missing.</summary>
+    public const string FontFamily = "DejaVu Sans";
 
-    /// <summary>Draws <paramref name="y"/> over <paramref name="x"/> as a 3 x H x W RGB image in [0, 1].</summary>
-    /// <exception cref="CircuitsException">The series are empty, differ in length, contain non-finite values, or the image is too small.</exception>
-    public static Tensor Render(IReadOnlyList<double> x, IReadOnlyList<double> y, LinePlotOptions? options = null)
+    /// <summary>The smallest width and height accepted, in pixels.</summary>
+    public const int MinimumSize = 160;
+
+    /// <summary>Draws <paramref name="y"/> over <paramref name="x"/> and encodes it as PNG.</summary>
+    /// <exception cref="CircuitsException">The series are empty, differ in length, contain non-finite values, or the size is too small.</exception>
+    public static byte[] RenderPng(IReadOnlyList<double> x, IReadOnlyList<double> y, LinePlotOptions? options = null)
+    {
+        options ??= new LinePlotOptions();
+        Plot plot = Build(x, y, options);
+        return plot.GetImageBytes(options.Width, options.Height, ImageFormat.Png);
+    }
+
+    /// <summary>Draws <paramref name="y"/> over <paramref name="x"/> as a 3 x H x W RGB image in [0, 1] (for notebooks and image grids).</summary>
+    /// <exception cref="CircuitsException">See <see cref="RenderPng"/>.</exception>
+    public static Tensor Render(IReadOnlyList<double> x, IReadOnlyList<double> y, LinePlotOptions? options = null) =>
+        ImageIO.Decode(RenderPng(x, y, options), source: "the plot");
+
+    /// <summary>Writes the PNG to <paramref name="path"/> (atomically: a temporary file renamed over it).</summary>
+    /// <exception cref="CircuitsException">See <see cref="RenderPng"/>.</exception>
+    public static void SavePng(string path, IReadOnlyList<double> x, IReadOnlyList<double> y, LinePlotOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        byte[] png = RenderPng(x, y, options);
+        AtomicFile.WriteAllBytes(Path.GetFullPath(path), png);
+    }
+
+    /// <summary>
+    /// Draws <paramref name="y"/> over <paramref name="x"/> as an SVG element to put inline in HTML: text is SVG text
+    /// (crisp, searchable), the element scales with its box (a viewBox of the plot's size), and it carries the
+    /// title as its accessible name.
+    /// </summary>
+    /// <exception cref="CircuitsException">See <see cref="RenderPng"/>.</exception>
+    public static string RenderSvg(IReadOnlyList<double> x, IReadOnlyList<double> y, LinePlotOptions? options = null)
+    {
+        options ??= new LinePlotOptions();
+        Plot plot = Build(x, y, options);
+        string svg = plot.GetSvgXml(options.Width, options.Height);
+        int start = svg.IndexOf("<svg", StringComparison.Ordinal);
+        svg = start > 0 ? svg[start..] : svg;
+        string name = System.Net.WebUtility.HtmlEncode(options.Title.Length > 0 ? options.Title : "plot");
+        string open = string.Create(CultureInfo.InvariantCulture,
+            $"<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {options.Width} {options.Height}\" width=\"{options.Width}\" height=\"{options.Height}\" role=\"img\" aria-label=\"{name}\" class=\"plot\"><title>{name}</title>");
+        return SvgOpenTag().Replace(svg, open, 1);
+    }
+
+    private static Plot Build(IReadOnlyList<double> x, IReadOnlyList<double> y, LinePlotOptions options)
     {
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(y);
-        TorchBackend.EnsureAvailable();
-        options ??= new LinePlotOptions();
+        ArgumentNullException.ThrowIfNull(options);
         if (x.Count == 0 || x.Count != y.Count)
         {
             throw new CircuitsException($"A plot needs x and y of one non-zero length; got {x.Count} x values and {y.Count} y values.");
@@ -31,205 +77,105 @@ public static class LinePlot
             throw new CircuitsException("A plot needs finite values; the series contain NaN or infinity.");
         }
 
-        if (options.Width < Left + Right + 40 || options.Height < Top + Bottom + 40)
+        if (options.Width < MinimumSize || options.Height < MinimumSize)
         {
-            throw new CircuitsException($"A plot of {options.Width} x {options.Height} pixels is too small; expected at least {Left + Right + 40} x {Top + Bottom + 40}.");
+            throw new CircuitsException($"A plot of {options.Width} x {options.Height} pixels is too small; expected at least {MinimumSize} x {MinimumSize}.");
         }
 
-        var canvas = new Canvas(options.Width, options.Height);
-        double xMin = options.XMin ?? x.Min(), xMax = options.XMax ?? x.Max();
+        var plot = new Plot();
+        plot.Font.Set(FontFamily);
+        Color line = ToColor(options.LineColor);
+        double[] xs = x.ToArray(), ys = y.ToArray();
+        var scatter = plot.Add.Scatter(xs, ys, line);
+        scatter.LineWidth = 2;
+        scatter.MarkerSize = xs.Length > 60 ? 4 : 6;
+        if (options.SeriesName.Length > 0)
+        {
+            scatter.LegendText = options.SeriesName;
+        }
+
+        double xMin = options.XMin ?? xs.Min(), xMax = options.XMax ?? xs.Max();
         if (xMax <= xMin)
         {
             xMax = xMin + 1;
         }
 
-        double yMin = y.Min(), yMax = y.Max();
-        if (options.YFromZero && yMin > 0)
+        double yMin = ys.Min(), yMax = ys.Max();
+        bool flat = yMax - yMin <= 1e-12 * Math.Max(1, Math.Abs(yMax));
+        if (options.YFromZero)
         {
-            yMin = 0;
+            yMin = Math.Min(yMin, 0);
+            yMax = Math.Max(yMax, 0);
         }
 
-        if (options.YFromZero && yMax < 0)
-        {
-            yMax = 0;
-        }
-
-        double yStep = NiceStep((yMax - yMin) / 5);
         if (yMax - yMin < 1e-12)
         {
-            yStep = Math.Abs(yMax) > 0 ? NiceStep(Math.Abs(yMax) / 5) : 1;
-            yMax = yMin + yStep;
+            yMax = yMin + (Math.Abs(yMin) > 0 ? Math.Abs(yMin) : 1);
         }
 
-        yMin = Math.Floor((yMin / yStep) + 1e-9) * yStep;
-        yMax = Math.Ceiling((yMax / yStep) - 1e-9) * yStep;
-        double xStep = options.XTickStep is double s && s > 0 ? s : NiceStep((xMax - xMin) / 6);
-
-        int plotLeft = Left, plotRight = options.Width - Right, plotTop = Top, plotBottom = options.Height - Bottom;
-        double Px(double v) => plotLeft + ((v - xMin) / (xMax - xMin) * (plotRight - plotLeft));
-        double Py(double v) => plotBottom - ((v - yMin) / (yMax - yMin) * (plotBottom - plotTop));
-        var black = new Rgb(0, 0, 0);
-        var grid = new Rgb(0.9f, 0.9f, 0.9f);
-        var red = new Rgb(0.85f, 0.1f, 0.1f);
-
-        // Grid lines and ticks.
-        for (double t = Math.Ceiling((xMin / xStep) - 1e-9) * xStep; t <= xMax + (xStep * 1e-9); t += xStep)
+        double xPad = (xMax - xMin) * 0.03, yPad = (yMax - yMin) * 0.08;
+        plot.Axes.SetLimits(xMin - xPad, xMax + xPad, options.YFromZero && yMin == 0 ? 0 : yMin - yPad, yMax + yPad);
+        if (options.XTickStep is double step && step > 0)
         {
-            double px = Px(t);
-            canvas.Segment(px, plotTop, px, plotBottom, 1, grid);
-            canvas.Segment(px, plotBottom, px, plotBottom + 5, 1, black);
-            string label = Format(t, xStep);
-            canvas.Text(label, (int)Math.Round(px) - (PixelFont.Measure(label, FontScale) / 2), plotBottom + 9, FontScale, black);
+            plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericFixedInterval(step);
         }
 
-        for (double t = yMin; t <= yMax + (yStep * 1e-9); t += yStep)
+        if (options.MarkPeak && !flat)
         {
-            double py = Py(t);
-            canvas.Segment(plotLeft, py, plotRight, py, 1, grid);
-            canvas.Segment(plotLeft - 5, py, plotLeft, py, 1, black);
-            string label = Format(t, yStep);
-            canvas.Text(label, plotLeft - 9 - PixelFont.Measure(label, FontScale), (int)Math.Round(py) - PixelFont.GlyphHeight, FontScale, black);
+            int peak = Enumerable.Range(0, ys.Length).Aggregate((best, i) => ys[i] > ys[best] ? i : best);
+            Color red = new(200, 30, 30);
+            var drop = plot.Add.VerticalLine(xs[peak], 1.5f, red);
+            drop.LinePattern = LinePattern.Dashed;
+            var ring = plot.Add.Marker(xs[peak], ys[peak], MarkerShape.OpenCircle, 14, red);
+            ring.MarkerLineWidth = 2;
+            ring.LegendText = $"peak at {Format(xs[peak])}{options.XUnitSuffix} (response {Format(ys[peak])})";
         }
 
-        // Axes.
-        canvas.Segment(plotLeft, plotTop, plotLeft, plotBottom, 1.5, black);
-        canvas.Segment(plotLeft, plotBottom, plotRight, plotBottom, 1.5, black);
-
-        // Data.
-        for (int i = 1; i < x.Count; i++)
+        if (options.Note.Length > 0)
         {
-            canvas.Segment(Px(x[i - 1]), Py(y[i - 1]), Px(x[i]), Py(y[i]), 2, options.LineColor);
+            var note = plot.Add.Annotation(options.Note, Alignment.MiddleCenter);
+            note.LabelFontSize = 15;
+            note.LabelBold = true;
+            note.LabelFontColor = new Color(60, 60, 60);
+            note.LabelBackgroundColor = new Color(245, 245, 245);
+            note.LabelBorderColor = new Color(150, 150, 150);
+            note.LabelShadowColor = Colors.Transparent;
         }
 
-        for (int i = 0; i < x.Count; i++)
+        if (options.Title.Length > 0)
         {
-            canvas.Disc(Px(x[i]), Py(y[i]), 2.2, options.LineColor);
+            plot.Title(options.Title, 16);
         }
 
-        if (options.MarkPeak)
+        if (options.XLabel.Length > 0)
         {
-            int peak = Enumerable.Range(0, y.Count).Aggregate((best, i) => y[i] > y[best] ? i : best);
-            double px = Px(x[peak]), py = Py(y[peak]);
-            for (double d = py + 8; d < plotBottom; d += 8)
-            {
-                canvas.Segment(px, d, px, Math.Min(d + 4, plotBottom), 1.5, red);
-            }
-
-            canvas.Ring(px, py, 6, 1.5, red);
-            string label = x[peak].ToString("0.###", CultureInfo.InvariantCulture);
-            int width = PixelFont.Measure(label, FontScale);
-            int left = Math.Clamp((int)Math.Round(px) - (width / 2), 0, options.Width - width);
-            canvas.Text(label, left, Math.Max(2, (int)Math.Round(py) - 22), FontScale, red);
+            plot.XLabel(options.XLabel, 14);
         }
 
-        return canvas.ToTensor();
+        if (options.YLabel.Length > 0)
+        {
+            plot.YLabel(options.YLabel, 14);
+        }
+
+        plot.Axes.Bottom.TickLabelStyle.FontSize = 13;
+        plot.Axes.Left.TickLabelStyle.FontSize = 13;
+        if (plot.GetPlottables().Any(p => p.LegendItems.Any(i => !string.IsNullOrEmpty(i.LabelText))))
+        {
+            plot.ShowLegend(Alignment.UpperRight);
+            plot.Legend.FontSize = 13;
+        }
+
+        return plot;
     }
 
-    /// <summary>The smallest of 1, 2, 2.5, 5 times a power of ten that is at least <paramref name="raw"/>.</summary>
-    internal static double NiceStep(double raw)
-    {
-        if (!(raw > 0))
-        {
-            return 1;
-        }
+    private static Color ToColor(Rgb c) =>
+        new((byte)Math.Round(Math.Clamp(c.R, 0, 1) * 255), (byte)Math.Round(Math.Clamp(c.G, 0, 1) * 255), (byte)Math.Round(Math.Clamp(c.B, 0, 1) * 255));
 
-        double power = Math.Pow(10, Math.Floor(Math.Log10(raw)));
-        foreach (double m in new[] { 1, 2, 2.5, 5, 10 })
-        {
-            if (m * power >= raw * (1 - 1e-9))
-            {
-                return m * power;
-            }
-        }
+    private static string Format(double value) =>
+        Math.Abs(value) >= 1e4 || (value != 0 && Math.Abs(value) < 1e-3)
+            ? value.ToString("G3", CultureInfo.InvariantCulture)
+            : value.ToString("0.###", CultureInfo.InvariantCulture);
 
-        return 10 * power;
-    }
-
-    private static string Format(double value, double step)
-    {
-        int decimals = Math.Clamp((int)Math.Ceiling(-Math.Log10(step) - 1e-9), 0, 6);
-        if (Math.Abs((step * Math.Pow(10, decimals)) - Math.Round(step * Math.Pow(10, decimals))) > 1e-6)
-        {
-            decimals++;
-        }
-
-        string text = value.ToString("F" + decimals.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
-        return text.StartsWith('-') && text.Trim('-', '0', '.').Length == 0 ? text[1..] : text;
-    }
-
-    /// <summary>An RGB float canvas with antialiased drawing.</summary>
-    private sealed class Canvas
-    {
-        private readonly int _w, _h;
-        private readonly float[] _pixels;
-
-        public Canvas(int w, int h)
-        {
-            _w = w;
-            _h = h;
-            _pixels = Enumerable.Repeat(1f, 3 * w * h).ToArray();
-        }
-
-        public void Blend(int x, int y, Rgb colour, double alpha)
-        {
-            if (x < 0 || y < 0 || x >= _w || y >= _h || alpha <= 0)
-            {
-                return;
-            }
-
-            alpha = Math.Min(1, alpha);
-            for (int c = 0; c < 3; c++)
-            {
-                int i = (c * _w * _h) + (y * _w) + x;
-                _pixels[i] = (float)((_pixels[i] * (1 - alpha)) + (colour[c] * alpha));
-            }
-        }
-
-        public void Segment(double x0, double y0, double x1, double y1, double width, Rgb colour)
-        {
-            double half = width / 2;
-            int minX = (int)Math.Floor(Math.Min(x0, x1) - half - 1), maxX = (int)Math.Ceiling(Math.Max(x0, x1) + half + 1);
-            int minY = (int)Math.Floor(Math.Min(y0, y1) - half - 1), maxY = (int)Math.Ceiling(Math.Max(y0, y1) + half + 1);
-            double dx = x1 - x0, dy = y1 - y0, length2 = (dx * dx) + (dy * dy);
-            for (int py = minY; py <= maxY; py++)
-            {
-                for (int px = minX; px <= maxX; px++)
-                {
-                    double t = length2 == 0 ? 0 : Math.Clamp((((px - x0) * dx) + ((py - y0) * dy)) / length2, 0, 1);
-                    double ex = px - (x0 + (t * dx)), ey = py - (y0 + (t * dy));
-                    Blend(px, py, colour, half - Math.Sqrt((ex * ex) + (ey * ey)) + 0.5);
-                }
-            }
-        }
-
-        public void Disc(double cx, double cy, double radius, Rgb colour)
-        {
-            for (int py = (int)Math.Floor(cy - radius - 1); py <= (int)Math.Ceiling(cy + radius + 1); py++)
-            {
-                for (int px = (int)Math.Floor(cx - radius - 1); px <= (int)Math.Ceiling(cx + radius + 1); px++)
-                {
-                    double d = Math.Sqrt(((px - cx) * (px - cx)) + ((py - cy) * (py - cy)));
-                    Blend(px, py, colour, radius - d + 0.5);
-                }
-            }
-        }
-
-        public void Ring(double cx, double cy, double radius, double width, Rgb colour)
-        {
-            double outer = radius + width;
-            for (int py = (int)Math.Floor(cy - outer - 1); py <= (int)Math.Ceiling(cy + outer + 1); py++)
-            {
-                for (int px = (int)Math.Floor(cx - outer - 1); px <= (int)Math.Ceiling(cx + outer + 1); px++)
-                {
-                    double d = Math.Sqrt(((px - cx) * (px - cx)) + ((py - cy) * (py - cy)));
-                    Blend(px, py, colour, (width / 2) - Math.Abs(d - radius) + 0.5);
-                }
-            }
-        }
-
-        public void Text(string text, int x, int y, int scale, Rgb colour) =>
-            PixelFont.Draw(text, x, y, scale, (px, py) => Blend(px, py, colour, 1));
-
-        public Tensor ToTensor() => tensor(_pixels).reshape(3, _h, _w);
-    }
+    [GeneratedRegex("<svg[^>]*>")]
+    private static partial Regex SvgOpenTag();
 }

@@ -38,11 +38,11 @@ public sealed class HtmlReport
     /// <summary>How many images the report embeds.</summary>
     public int ImageCount { get; private set; }
 
-    /// <summary>Adds a heading (level 2 to 4).</summary>
+    /// <summary>Adds a heading (level 2 to 5).</summary>
     public HtmlReport Heading(string text, int level = 2)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(level, 2);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(level, 4);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(level, 5);
         _body.Append(CultureInfo.InvariantCulture, $"<h{level}>{Escape(text)}</h{level}>\n");
         return this;
     }
@@ -75,13 +75,52 @@ public sealed class HtmlReport
     public HtmlReport Images(IEnumerable<(Tensor Image, string Caption)> images, int displayWidth = 0)
     {
         ArgumentNullException.ThrowIfNull(images);
+        return Images(images.Select(i => ReportImage.FromTensor(i.Image, i.Caption)).ToList(), displayWidth);
+    }
+
+    /// <summary>Adds encoded images side by side with their captions, wrapping as the page narrows.</summary>
+    /// <param name="images">The images.</param>
+    /// <param name="displayWidth">Width on the page in CSS pixels (0: natural size); small images are enlarged without smoothing, so pixels stay sharp squares.</param>
+    public HtmlReport Images(IEnumerable<ReportImage> images, int displayWidth = 0)
+    {
+        ArgumentNullException.ThrowIfNull(images);
         _body.Append("<div class=\"row\">");
-        foreach (var (image, caption) in images)
+        foreach (ReportImage image in images)
         {
-            _body.Append(Figure(image, caption, displayWidth));
+            _body.Append(Figure(image, displayWidth));
         }
 
         _body.Append("</div>\n");
+        return this;
+    }
+
+    /// <summary>
+    /// Adds an SVG element (a plot from <see cref="Imaging.LinePlot.RenderSvg"/>, a <see cref="ColorLegend"/>) as a figure
+    /// with a caption. The markup is inserted as it is: give only SVG made by the library or that you trust.
+    /// </summary>
+    public HtmlReport Svg(string svg, string caption)
+    {
+        ArgumentNullException.ThrowIfNull(svg);
+        if (!svg.TrimStart().StartsWith("<svg", StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"Expected an <svg> element; got text starting '{svg[..Math.Min(20, svg.Length)]}'.", nameof(svg));
+        }
+
+        _body.Append("<div class=\"row\"><figure class=\"svg\">").Append(svg).Append("<figcaption>").Append(Escape(caption)).Append("</figcaption></figure></div>\n");
+        return this;
+    }
+
+    /// <summary>Adds a collapsed <c>details</c> element: <paramref name="summary"/> shows, the paragraphs open on a click (method details, logs).</summary>
+    public HtmlReport Details(string summary, IEnumerable<string> paragraphs)
+    {
+        ArgumentNullException.ThrowIfNull(paragraphs);
+        _body.Append("<details><summary>").Append(Escape(summary)).Append("</summary>");
+        foreach (string p in paragraphs)
+        {
+            _body.Append("<p>").Append(Escape(p)).Append("</p>");
+        }
+
+        _body.Append("</details>\n");
         return this;
     }
 
@@ -91,29 +130,33 @@ public sealed class HtmlReport
     {
         ArgumentNullException.ThrowIfNull(header);
         ArgumentNullException.ThrowIfNull(rows);
-        _body.Append("<table><thead><tr>");
-        foreach (string h in header)
+        List<IReadOnlyList<string>> all = rows.ToList();
+        for (int index = 0; index < all.Count; index++)
         {
-            _body.Append("<th>").Append(Escape(h)).Append("</th>");
+            if (all[index].Count != header.Count)
+            {
+                throw new ArgumentException($"Table row {index} has {all[index].Count} cells; the header has {header.Count}.", nameof(rows));
+            }
+        }
+
+        // Numbers align right, words left; a column of numbers gets a right-aligned header.
+        bool[] numeric = Enumerable.Range(0, header.Count).Select(c => all.Count > 0 && all.All(r => IsNumber(r[c]))).ToArray();
+        _body.Append("<table><thead><tr>");
+        for (int c = 0; c < header.Count; c++)
+        {
+            _body.Append(numeric[c] ? "<th>" : "<th class=\"text\">").Append(Escape(header[c])).Append("</th>");
         }
 
         _body.Append("</tr></thead><tbody>\n");
-        int index = 0;
-        foreach (IReadOnlyList<string> row in rows)
+        foreach (IReadOnlyList<string> row in all)
         {
-            if (row.Count != header.Count)
-            {
-                throw new ArgumentException($"Table row {index} has {row.Count} cells; the header has {header.Count}.", nameof(rows));
-            }
-
             _body.Append("<tr>");
-            foreach (string cell in row)
+            for (int c = 0; c < row.Count; c++)
             {
-                _body.Append("<td>").Append(Escape(cell)).Append("</td>");
+                _body.Append(numeric[c] ? "<td>" : "<td class=\"text\">").Append(Escape(row[c])).Append("</td>");
             }
 
             _body.Append("</tr>\n");
-            index++;
         }
 
         _body.Append("</tbody></table>\n");
@@ -142,22 +185,48 @@ public sealed class HtmlReport
         return full;
     }
 
-    private string Figure(Tensor image, string caption, int displayWidth)
+    /// <summary>Appends markup as it is; for the library's section writers, which escape all text themselves.</summary>
+    internal HtmlReport Raw(string html)
     {
-        string data = Convert.ToBase64String(ImageIO.EncodePng(image));
-        ImageCount++;
-        string width = displayWidth > 0 ? $" width=\"{displayWidth}\"" : string.Empty;
-        return $"<figure><img src=\"data:image/png;base64,{data}\"{width} alt=\"{Escape(caption)}\"><figcaption>{Escape(caption)}</figcaption></figure>";
+        _body.Append(html);
+        return this;
     }
 
-    private static string Escape(string text) => WebUtility.HtmlEncode(text ?? string.Empty);
+    /// <summary>An <c>img</c> element of <paramref name="image"/> at <paramref name="displayWidth"/> CSS pixels (0: natural), counted in <see cref="ImageCount"/>.</summary>
+    internal string Img(ReportImage image, int displayWidth, string? cssClass = null)
+    {
+        ImageCount++;
+        int width = displayWidth > 0 ? displayWidth : image.Width;
+        int height = (int)Math.Round(width * (double)image.Height / image.Width);
+        string css = cssClass is null ? string.Empty : $" class=\"{cssClass}\"";
+        return string.Create(CultureInfo.InvariantCulture,
+            $"<img src=\"{image.DataUri}\" width=\"{width}\" height=\"{height}\"{css} alt=\"{Escape(image.Caption)}\">");
+    }
+
+    private string Figure(Tensor image, string caption, int displayWidth) => Figure(ReportImage.FromTensor(image, caption), displayWidth);
+
+    private string Figure(ReportImage image, int displayWidth) =>
+        $"<figure>{Img(image, displayWidth)}<figcaption>{Escape(image.Caption)}</figcaption></figure>";
+
+    private static bool IsNumber(string cell) =>
+        double.TryParse(cell.TrimEnd('°', '%'), NumberStyles.Float, CultureInfo.InvariantCulture, out _) || cell is "-" or "";
+
+    /// <summary>HTML-escapes text (null as empty).</summary>
+    internal static string Escape(string? text) => WebUtility.HtmlEncode(text ?? string.Empty);
 
     private const string Style =
         "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:72em;padding:0 1em;color:#222}"
-        + "h1{font-size:1.6em}h2{margin-top:1.6em;border-bottom:1px solid #ddd}"
-        + ".row{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}"
-        + "figure{margin:0;text-align:center}figure img{image-rendering:pixelated;border:1px solid #ccc}"
-        + "figcaption{font-size:.8em;color:#555;max-width:16em}"
-        + "table{border-collapse:collapse;font-size:.9em}td,th{border:1px solid #ddd;padding:.25em .6em;text-align:right}"
+        + "h1{font-size:1.6em}h2{margin-top:1.6em;border-bottom:1px solid #ddd}h3{margin-top:1.4em}h4{margin:1.2em 0 .4em}"
+        + "p{line-height:1.45;max-width:60em}"
+        + ".row{display:flex;flex-wrap:wrap;gap:14px;align-items:flex-start;margin:.4em 0}"
+        + "figure{margin:0;text-align:center}figure img{image-rendering:pixelated;border:1px solid #ccc;display:block;margin:0 auto}"
+        + "figcaption{font-size:.85em;color:#444;max-width:18em;margin:.3em auto 0}figure.svg figcaption{max-width:40em}"
+        + "svg.plot{max-width:100%;height:auto}svg text{font-family:'DejaVu Sans',Verdana,sans-serif}"
+        + "table{border-collapse:collapse;font-size:.9em;margin:.4em 0}td,th{border:1px solid #ddd;padding:.25em .6em;text-align:right}th{background:#f4f4f4}"
+        + "td.text,th.text{text-align:left}"
+        + "details{margin:.5em 0;color:#444;font-size:.9em}summary{cursor:pointer;color:#246}"
+        + ".panels{display:flex;flex-wrap:wrap;gap:0 40px;align-items:flex-start}.panel{flex:0 1 auto;max-width:100%}.panel.wide{flex-basis:100%}"
+        + "section.unit{border-top:2px solid #e4e4e4;margin-top:2em}.family{font-size:.7em;background:#eef;border-radius:.6em;padding:.1em .6em;margin-left:.6em;vertical-align:middle}"
+        + "a{color:#1a5fb4}"
         + "pre{background:#f6f6f6;padding:.8em;overflow:auto;font-size:.85em}footer{margin-top:3em;color:#999;font-size:.8em}";
 }

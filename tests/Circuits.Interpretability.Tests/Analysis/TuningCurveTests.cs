@@ -70,17 +70,20 @@ public class TuningCurveTests
         csv.Split('\n')[4].Should().StartWith("45,");
         curve.ToText().Should().Contain("<- peak").And.Contain("curves_relu:2");
 
+        string svg = curve.PlotSvg();
+        svg.Should().StartWith("<svg").And.Contain("curves_relu:2: response over orientation").And.Contain("orientation (degrees)")
+            .And.Contain("response (activation)").And.Contain("peak at 45°");
+        // Ticks every 45°; the dashed peak line stands at the "45" tick's x.
+        var tick = System.Text.RegularExpressions.Regex.Match(svg, @"translate\(([0-9.]+) [0-9.]+\)""[^>]*>\s*45\s*</text>");
+        tick.Success.Should().BeTrue("the x axis has a tick labelled 45");
+        double tickX = double.Parse(tick.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
         using Tensor plot = curve.Plot();
-        plot.shape.Should().Equal(3, 320, 480);
-        // Red peak marker: pixels with red high, green and blue low.
-        using Tensor red = (plot[0] > 0.7f).logical_and(plot[1] < 0.3f).logical_and(plot[2] < 0.3f);
-        long redPixels = red.sum().item<long>();
-        redPixels.Should().BeGreaterThan(40);
-        // The marker sits at x = 45 of 0..360 on the axis from 56 to 464 px: column 56 + 45/360 * 408 = 107.
-        using Tensor redColumns = red.any(0).nonzero().flatten().to(ScalarType.Float32);
-        redColumns.mean().item<float>().Should().BeApproximately(107, 12);
-        // Dark axis pixels along the bottom axis row.
-        (plot[0, 284, TensorIndex.Slice(60, 460)] < 0.3f).sum().item<long>().Should().BeGreaterThan(350);
+        plot.shape.Should().Equal(3, 400, 640);
+        // Red peak marks: the column holding the most red pixels (the dashed drop line) is the 45° tick's column.
+        using Tensor red = (plot[0] > 0.6f).logical_and(plot[1] < 0.35f).logical_and(plot[2] < 0.35f);
+        red.sum().item<long>().Should().BeGreaterThan(60);
+        long column = red.sum(new long[] { 0 }).argmax().item<long>();
+        ((double)column).Should().BeApproximately(tickX, 2.0);
 
         string folder = Directory.CreateTempSubdirectory("tuning").FullName;
         try
@@ -94,7 +97,7 @@ public class TuningCurveTests
 
             File.ReadAllText(Path.Combine(folder, "unit2.csv")).Should().Be(csv);
             using Tensor loaded = ImageIO.Load(Path.Combine(folder, "unit2.png"));
-            loaded.shape.Should().Equal(3, 320, 480);
+            loaded.shape.Should().Equal(3, 400, 640);
             Directory.GetFiles(folder).Should().HaveCount(2, "no temporary files are left");
         }
         finally
@@ -131,13 +134,36 @@ public class TuningCurveTests
     }
 
     [Fact]
-    public void Nice_steps_are_1_2_2_5_or_5_times_a_power_of_ten()
+    public void A_unit_that_never_responds_is_said_to_and_gets_no_peak_mark()
     {
-        LinePlot.NiceStep(0.07).Should().BeApproximately(0.1, 1e-12);
-        LinePlot.NiceStep(0.21).Should().BeApproximately(0.25, 1e-12);
-        LinePlot.NiceStep(1.3).Should().Be(2);
-        LinePlot.NiceStep(59).Should().Be(100);
-        LinePlot.NiceStep(40).Should().Be(50);
+        using var model = new CurveCircuit();
+        // A blank white image (white curve on white) excites no curve detector after its ReLU.
+        var blank = new StimulusSweep("orientation", new double[] { 0, 90, 180, 270 }, _ => new CurveStimulus { Width = 32, Height = 32, Foreground = Rgb.White }) { Unit = "degrees" };
+        TuningCurve curve = TuningCurves.Measure(model, "curves_relu:3", blank);
+
+        curve.Responses.Should().OnlyContain(r => r == 0);
+        curve.NeverResponded.Should().BeTrue();
+        curve.IsFlat.Should().BeTrue();
+        curve.PeakSummary.Should().Be("never responded (0 at every orientation)");
+        string svg = curve.PlotSvg();
+        svg.Should().Contain("never responded").And.NotContain("peak at");
+        using Tensor plot = curve.Plot();
+        using Tensor red = (plot[0] > 0.6f).logical_and(plot[1] < 0.35f).logical_and(plot[2] < 0.35f);
+        red.sum().item<long>().Should().Be(0, "nothing is marked as a peak");
+    }
+
+    [Fact]
+    public void Plots_refuse_bad_series_and_sizes()
+    {
+        var empty = () => LinePlot.RenderPng(Array.Empty<double>(), Array.Empty<double>());
+        empty.Should().Throw<CircuitsException>().WithMessage("*0 x values and 0 y values*");
+        var nan = () => LinePlot.RenderSvg(new[] { 0.0, 1 }, new[] { 0.0, double.NaN });
+        nan.Should().Throw<CircuitsException>().WithMessage("*NaN*");
+        var small = () => LinePlot.RenderPng(new[] { 0.0, 1 }, new[] { 0.0, 1 }, new LinePlotOptions { Width = 40 });
+        small.Should().Throw<CircuitsException>().WithMessage("*40 x 400 pixels is too small*");
+        using Tensor flat = LinePlot.Render(new[] { 0.0, 1, 2 }, new[] { 2.0, 2, 2 }, new LinePlotOptions { Title = "flat" });
+        using Tensor red = (flat[0] > 0.6f).logical_and(flat[1] < 0.35f).logical_and(flat[2] < 0.35f);
+        red.sum().item<long>().Should().Be(0, "a flat series has no peak to mark");
     }
 
     private sealed class Recorder<T> : IProgress<T>

@@ -44,13 +44,16 @@ public sealed class CliReportAndExamplesTests : IDisposable
             html.Should().Contain($"<h3>{unit}</h3>");
         }
 
-        // Per unit: the visualization, 3 weight images and the tuning plot, all embedded.
-        System.Text.RegularExpressions.Regex.Matches(html, "<img src=\"data:image/png;base64,").Count.Should().Be(3 * 5);
-        html.Should().Contain("PackedImpulses");
+        // Per unit: the visualization and 3 weight images embedded as PNG, the tuning plot and the weights' colour legend as SVG.
+        System.Text.RegularExpressions.Regex.Matches(html, "<img src=\"data:image/png;base64,").Count.Should().Be(3 * 4);
+        System.Text.RegularExpressions.Regex.Matches(html, "<svg[^>]*class=\"plot\"").Count.Should().Be(3);
+        System.Text.RegularExpressions.Regex.Matches(html, "<svg[^>]*class=\"legend\"").Count.Should().Be(3);
+        html.Should().Contain("orientation (degrees)").And.Contain("excites").And.Contain("inhibits");
+        html.Should().MatchRegex("<details><summary>[^<]*</summary>[^/]*PackedImpulses", "method internals are folded away");
 
         var text = await CliTests.Run("report", "--units", "curves:8", "--steps", "8", "--size", "32", "--out", P("text"));
         text.Code.Should().Be(ExitCodes.Success, text.Err);
-        text.Out.Should().Contain("curves:8").And.Contain("tuning peak  180.0°").And.Contain($"Report: {P("text", "report-curve-circuit.html")}");
+        text.Out.Should().Contain("curves:8").And.Contain("peak at 180°").And.Contain($"Report: {P("text", "report-curve-circuit.html")}");
     }
 
     [Fact]

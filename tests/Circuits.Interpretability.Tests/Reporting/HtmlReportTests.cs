@@ -36,7 +36,7 @@ public sealed class HtmlReportTests : IDisposable
             .ToHtml();
 
         html.Should().NotContain("<script>x").And.Contain("&lt;script&gt;x&lt;/script&gt;").And.Contain("a &amp; b")
-            .And.Contain("1 &lt; 2").And.Contain("&quot;q&quot;").And.Contain("<th>&lt;th&gt;</th>").And.Contain("<td>&lt;td&gt;</td>");
+            .And.Contain("1 &lt; 2").And.Contain("&quot;q&quot;").And.Contain(">&lt;th&gt;</th>").And.Contain(">&lt;td&gt;</td>");
     }
 
     [Fact]

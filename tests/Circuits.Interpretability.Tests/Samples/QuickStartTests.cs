@@ -15,7 +15,7 @@ public sealed class QuickStartTests : IDisposable
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);
 
-    private static (int Code, string Out, string Err) Run(params string[] args)
+    internal static (int Code, string Out, string Err) Run(params string[] args)
     {
         MethodInfo main = Assembly.Load("QuickStart").EntryPoint!;
         TextWriter stdout = Console.Out;

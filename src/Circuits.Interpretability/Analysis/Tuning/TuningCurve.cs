@@ -12,11 +12,13 @@ namespace Circuits.Interpretability.Analysis.Tuning;
 /// </summary>
 public sealed class TuningCurve
 {
-    internal TuningCurve(NeuronAddress neuron, TuningReadout readout, string parameter, IReadOnlyList<double> values, IReadOnlyList<double> responses)
+    internal TuningCurve(NeuronAddress neuron, TuningReadout readout, string parameter, IReadOnlyList<double> values, IReadOnlyList<double> responses,
+        string parameterUnit = "")
     {
         Neuron = neuron;
         Readout = readout;
         Parameter = parameter;
+        ParameterUnit = parameterUnit;
         Values = values;
         Responses = responses;
         PeakIndex = Enumerable.Range(0, responses.Count).Aggregate((best, i) => responses[i] > responses[best] ? i : best);
@@ -30,6 +32,9 @@ public sealed class TuningCurve
 
     /// <summary>The swept parameter's name.</summary>
     public string Parameter { get; }
+
+    /// <summary>The parameter's unit, for example <c>degrees</c> (from <see cref="global::Circuits.Interpretability.Analysis.Stimuli.StimulusSweep.Unit"/>); empty when it has none.</summary>
+    public string ParameterUnit { get; }
 
     /// <summary>The parameter's values, in sweep order.</summary>
     public IReadOnlyList<double> Values { get; }
@@ -45,6 +50,30 @@ public sealed class TuningCurve
 
     /// <summary>The largest response.</summary>
     public double PeakResponse => Responses[PeakIndex];
+
+    /// <summary>
+    /// True when the response is 0 at every value (a unit after a ReLU that no stimulus of the sweep excited): then
+    /// there is no peak to speak of, and reports say "never responded" instead of naming <see cref="PeakValue"/>.
+    /// </summary>
+    public bool NeverResponded => Responses.All(r => r == 0);
+
+    /// <summary>True when every response is the same (no peak): <see cref="NeverResponded"/> is the case where it is 0.</summary>
+    public bool IsFlat => Responses.All(r => r == Responses[0]);
+
+    /// <summary>The axis title of the parameter, with its unit: <c>orientation (degrees)</c>.</summary>
+    public string ParameterLabel => ParameterUnit.Length > 0 ? $"{Parameter} ({ParameterUnit})" : Parameter;
+
+    /// <summary>
+    /// The peak in words, for tables and captions: <c>peak at 67.5° (response 1.23)</c>, or <c>never responded (0 at
+    /// every orientation)</c>, or <c>flat: 0.5 at every orientation</c>.
+    /// </summary>
+    public string PeakSummary => NeverResponded
+        ? $"never responded (0 at every {Parameter})"
+        : IsFlat
+            ? string.Create(CultureInfo.InvariantCulture, $"flat: {PeakResponse:G4} at every {Parameter}")
+            : string.Create(CultureInfo.InvariantCulture, $"peak at {PeakValue:0.###}{UnitSuffix} (response {PeakResponse:G4})");
+
+    private string UnitSuffix => ParameterUnit == "degrees" ? "°" : ParameterUnit.Length > 0 ? " " + ParameterUnit : string.Empty;
 
     /// <summary>The table as CSV: a header <c>parameter,response</c>, then one line per value (invariant culture, round-trip precision).</summary>
     public string ToCsv()
@@ -77,22 +106,36 @@ public sealed class TuningCurve
     /// <summary>Writes <see cref="ToCsv"/> to <paramref name="path"/> (atomically: a temporary file renamed over it).</summary>
     public void SaveCsv(string path) => AtomicFile.WriteAllText(path, ToCsv());
 
-    /// <summary>Draws the curve as a 3 x H x W image: axes with ticks, the responses as a line with points, and the peak marked in red.</summary>
-    public Tensor Plot(LinePlotOptions? options = null)
+    /// <summary>
+    /// The plot settings for this curve: a title naming the neuron, axis titles with units, ticks every 45° for angles,
+    /// the peak marked, or "never responded" written across a curve that is 0 everywhere. <paramref name="options"/>
+    /// overrides: its non-default size, title and labels are kept.
+    /// </summary>
+    public LinePlotOptions PlotOptions(LinePlotOptions? options = null)
     {
         options ??= new LinePlotOptions();
-        if (options.XTickStep is null && Parameter is "orientation" or "phase")
+        bool angle = ParameterUnit == "degrees" || Parameter is "orientation" or "phase";
+        string readout = Readout == TuningReadout.ChannelMean ? "channel mean" : "activation";
+        return options with
         {
-            options = options with { XTickStep = 45, XMax = options.XMax ?? 360 };
-        }
-
-        return LinePlot.Render(Values, Responses, options);
+            Title = options.Title.Length > 0 ? options.Title : $"{Neuron}: response over {Parameter}",
+            XLabel = options.XLabel.Length > 0 ? options.XLabel : ParameterLabel,
+            YLabel = options.YLabel.Length > 0 ? options.YLabel : $"response ({readout})",
+            XUnitSuffix = options.XUnitSuffix.Length > 0 ? options.XUnitSuffix : UnitSuffix,
+            XTickStep = options.XTickStep ?? (angle ? 45 : null),
+            XMin = options.XMin ?? (angle ? 0 : null),
+            XMax = options.XMax ?? (angle ? 360 : null),
+            MarkPeak = options.MarkPeak && !IsFlat,
+            Note = options.Note.Length > 0 ? options.Note : NeverResponded ? $"never responded (0 at every {Parameter})" : string.Empty,
+        };
     }
+
+    /// <summary>Draws the curve as a 3 x H x W image (see <see cref="PlotOptions"/>).</summary>
+    public Tensor Plot(LinePlotOptions? options = null) => LinePlot.Render(Values, Responses, PlotOptions(options));
+
+    /// <summary>Draws the curve as an inline SVG element for HTML (see <see cref="PlotOptions"/>).</summary>
+    public string PlotSvg(LinePlotOptions? options = null) => LinePlot.RenderSvg(Values, Responses, PlotOptions(options));
 
     /// <summary>Writes <see cref="Plot"/> as a PNG file (atomically).</summary>
-    public void SavePlot(string path, LinePlotOptions? options = null)
-    {
-        using Tensor image = Plot(options);
-        ImageIO.SavePng(image, path);
-    }
+    public void SavePlot(string path, LinePlotOptions? options = null) => LinePlot.SavePng(path, Values, Responses, PlotOptions(options));
 }

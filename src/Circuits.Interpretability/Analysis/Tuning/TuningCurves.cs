@@ -96,7 +96,7 @@ public static class TuningCurves
             progress?.Report(new TuningProgress(start + count, total));
         }
 
-        return units.Select((u, i) => new TuningCurve(u, options.Readout, sweep.Parameter, sweep.Values.ToArray(), responses[i])).ToList();
+        return units.Select((u, i) => new TuningCurve(u, options.Readout, sweep.Parameter, sweep.Values.ToArray(), responses[i], sweep.Unit)).ToList();
     }
 
     private static Tensor Read(CaptureResult result, NeuronAddress unit, TuningReadout readout)
