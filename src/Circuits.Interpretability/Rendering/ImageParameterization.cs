@@ -34,10 +34,14 @@ public sealed record ParameterizationOptions
 
 /// <summary>
 /// Turns trainable parameters into a batch of images (N x C x H x W, values in [0, 1], C = 3, or 4 with
-/// alpha). The parameters are leaf tensors owned by the parameterization; dispose it to free them.
+/// alpha). The parameterization owns its parameters (leaf tensors) and every constant tensor it made with
+/// <see cref="OnDevice"/> or <see cref="Own"/> (spectrum scales, coordinate grids); dispose it to free them all.
 /// </summary>
 public abstract class ImageParameterization : IDisposable
 {
+    private readonly List<Tensor> _owned = new();
+    private bool _disposed;
+
     /// <summary>Creates the parameterization's shape.</summary>
     protected ImageParameterization(int batch, int height, int width, ParameterizationOptions options)
     {
@@ -87,14 +91,26 @@ public abstract class ImageParameterization : IDisposable
     /// <summary>The unconstrained image before colour mapping and squashing (N x C x H x W).</summary>
     public abstract Tensor RawImage();
 
-    /// <inheritdoc />
+    /// <summary>Frees the parameters and every tensor the parameterization owns. Safe to call more than once.</summary>
     public void Dispose()
     {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
         foreach (var p in Parameters)
         {
             p.Dispose();
         }
 
+        foreach (Tensor t in _owned)
+        {
+            t.Dispose();
+        }
+
+        _owned.Clear();
         GC.SuppressFinalize(this);
     }
 
@@ -111,6 +127,18 @@ public abstract class ImageParameterization : IDisposable
         return new TorchSharp.Modules.Parameter(values.detach().clone().DetachFromDisposeScope(), requires_grad: true);
     }
 
-    /// <summary>A constant tensor moved to the parameterization's device, outside any dispose scope.</summary>
-    protected Tensor OnDevice(Tensor value) => value.to(Options.Device ?? CPU).DetachFromDisposeScope();
+    /// <summary>A constant tensor moved to the parameterization's device, outside any dispose scope, owned (freed on <see cref="Dispose"/>).</summary>
+    protected Tensor OnDevice(Tensor value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        return Own(value.to(Options.Device ?? CPU));
+    }
+
+    /// <summary>Takes <paramref name="value"/> out of any dispose scope and frees it with the parameterization.</summary>
+    protected Tensor Own(Tensor value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        _owned.Add(value.DetachFromDisposeScope());
+        return value;
+    }
 }

@@ -37,4 +37,52 @@ public class RenderMemoryTests
         liveEnd.Should().Be(liveWarm, "every tensor a step creates is disposed with the step");
         (rssEnd - rssWarm).Should().BeLessThan(48L << 20, $"resident memory grew by {(rssEnd - rssWarm) >> 20} MB over 480 steps");
     }
+
+    /// <summary>Each parameterization's own factory, as a render's <see cref="RenderOptions.Parameterization"/>.</summary>
+    public static TheoryData<string> Parameterizations => new() { "fourier", "cppn", "pixel" };
+
+    [Theory]
+    [Trait("Category", "Slow")]
+    [MemberData(nameof(Parameterizations))]
+    public void A_hundred_renders_leave_no_native_tensor_behind(string parameterization)
+    {
+        using var model = new SmallConvNet(seed: 5, width: 4);
+        Func<int, int, int, int, ImageParameterization>? factory = parameterization switch
+        {
+            "cppn" => (n, h, w, seed) => new CppnImage(n, h, w, seed, layers: 2, hidden: 4),
+            "pixel" => (n, h, w, seed) => new PixelImage(n, h, w, seed),
+            _ => null, // the default: a FourierImage, with its spectrum scale
+        };
+        var options = new RenderOptions { Steps = 2, ImageSize = 16, Parameterization = factory, Thresholds = new[] { 1 } };
+
+        void Render()
+        {
+            using var result = FeatureVisualization.Render(model, Objectives.Channel("features.conv2:1"), options);
+        }
+
+        Render(); // warm-up: anything created once per process (caches) is made here
+        long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        for (int i = 0; i < 100; i++)
+        {
+            Render();
+        }
+
+        // Thread statistics count a tensor as freed only when it is disposed on this thread, so a tensor left to the
+        // finalizer still counts as live here.
+        long grown = DisposeScopeManager.Statistics.ThreadTotalLiveCount - before;
+        grown.Should().Be(0, $"100 renders with the {parameterization} parameterization must free every tensor they make");
+    }
+
+    [Fact]
+    public void Disposing_a_parameterization_frees_its_constants_too()
+    {
+        long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        var fourier = new FourierImage(1, 8, 8);
+        var cppn = new CppnImage(1, 8, 8, layers: 1, hidden: 2);
+        fourier.Dispose();
+        cppn.Dispose();
+        cppn.Dispose(); // a second call does nothing
+
+        DisposeScopeManager.Statistics.ThreadTotalLiveCount.Should().Be(before);
+    }
 }

@@ -44,6 +44,7 @@ internal sealed class LinearizedPath : IDisposable
             throw new CircuitsException($"The source and target layers are both '{source}'; expected two different layers, the source running before the target.");
         }
 
+        Device on = ModelDevice.Resolve(model, device, "ExpandedWeightsOptions.Device");
         HookHandle.AsTensorModule(ModelLayers.Find(model, source), source, "the source of a linearized path");
         HookHandle.AsTensorModule(ModelLayers.Find(model, target), target, "the target of a linearized path");
         var path = new LinearizedPath(source, target);
@@ -91,14 +92,14 @@ internal sealed class LinearizedPath : IDisposable
             Edits = edits,
             RequireAllTaps = false,
             Freeze = false,
-            Device = device,
+            Device = on,
         });
         return path;
     }
 
     /// <summary>
     /// Runs the model on <paramref name="input"/> with the source's output replaced by <paramref name="inject"/>
-    /// (given the real output) and returns the target's linearized output; the pass stops after the target. With
+    /// (given the real output) and returns the target's linearized output, on the CPU; the pass stops after the target. With
     /// <paramref name="keepGraph"/> the autograd graph is kept; otherwise the run is under no_grad.
     /// </summary>
     public Tensor Run(Tensor input, Func<Tensor, Tensor> inject, bool keepGraph)
@@ -115,8 +116,10 @@ internal sealed class LinearizedPath : IDisposable
                 throw new HookNotFiredException(new[] { _source });
             }
 
+            // The methods build their impulses and indices on the CPU (ReplaceSource moves a source to the model's
+            // device); the target's response comes back to the CPU, inside the graph when it is kept.
             return result.TryGetValue(_target, out Tensor? captured)
-                ? captured.alias()
+                ? (captured.device_type == DeviceType.CPU ? captured.alias() : captured.cpu())
                 : throw new HookNotFiredException(new[] { _target });
         }
         finally
