@@ -27,19 +27,14 @@ public static class CurveCircuits
         foreach (int unit in units)
         {
             var top = weights.TopSources(unit, context.Options.Top);
-            var tiles = new List<Tensor>();
+            double scale = top.Max(t => (double)weights.Get(unit, t.SourceChannel).abs().max().item<float>());
             for (int r = 0; r < top.Count; r++)
             {
                 lines.Add($"{CurveDetectors.Layer}:{unit},{r + 1},{Source}:{top[r].SourceChannel},{SampleHelpers.F(top[r].Strength)}");
-                tiles.Add(WeightImage.Render(weights, unit, top[r].SourceChannel, scale: 12));
+                string name = $"weights-{SafeFileName.From($"{CurveDetectors.Layer}:{unit}")}-{r + 1}-from-{SafeFileName.From($"{Source}:{top[r].SourceChannel}")}.png";
+                WeightImage.SaveFigure(weights, unit, top[r].SourceChannel, context.PathFor(name), scale);
             }
 
-            using (Tensor strip = ImageGrid.Make(cat(tiles, 0), columns: tiles.Count))
-            {
-                ImageIO.SavePng(strip, context.PathFor($"weights-{SafeFileName.From(CurveDetectors.Layer)}-{unit}.png"));
-            }
-
-            tiles.ForEach(t => t.Dispose());
             context.Log.WriteLine($"  {CurveDetectors.Layer}:{unit} top inputs: {string.Join(", ", top.Select(t => $"{t.SourceChannel} ({SampleHelpers.F(t.Strength)})"))}");
             new UnitReport(new NeuronAddress(CurveDetectors.Layer, unit))
                 .AddInputs(weights, context.Options.Top)

@@ -116,8 +116,7 @@ internal static class AnalysisCommands
                 foreach (var (sourceChannel, _) in inputs)
                 {
                     string path = Path.Combine(folder, $"{SafeFileName.From(new NeuronAddress(source, sourceChannel).ToString())}-to-{SafeFileName.From(neuron.ToString())}.png");
-                    using var image = WeightImage.Render(weights, channel, sourceChannel, scale: 12);
-                    ImageIO.SavePng(image, path);
+                    WeightImage.SaveFigure(weights, channel, sourceChannel, path);
                     images.Add(path);
                 }
 

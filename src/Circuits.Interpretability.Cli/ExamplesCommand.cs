@@ -4,6 +4,7 @@ using System.Text.Json;
 using Circuits.Interpretability.Analysis.DatasetExamples;
 using Circuits.Interpretability.Core;
 using Circuits.Interpretability.Imaging;
+using Circuits.Interpretability.Reporting;
 using static TorchSharp.torch;
 
 namespace Circuits.Interpretability.Cli;
@@ -71,8 +72,14 @@ internal static class ExamplesCommand
                 }
 
                 grid = Path.GetFullPath(stem + ".png");
-                result.SaveGrid(grid);
+                result.SaveGrid(grid, scale: Math.Max(1, 128 / result.Examples[0].Size));
             }
+
+            var page = new HtmlReport($"Dataset examples of {neuron}");
+            page.Paragraph($"Model {entry.Name} (weights {loaded.Id}); the {result.Examples.Count} most exciting of {result.Total} images in {Path.GetFullPath(folder)}.");
+            var unitReport = new UnitReport(neuron.Y is null ? neuron : new NeuronAddress(neuron.Layer, neuron.Channel));
+            unitReport.AddDatasetExamples(result, folder).WriteTo(page, new UnitReportOptions { HeadingLevel = 2 });
+            string reportPath = page.Save(stem + ".html");
 
             var summary = new
             {
@@ -92,6 +99,7 @@ internal static class ExamplesCommand
                 }),
                 skipped = result.Skipped.Select(s => new { path = s.Path, reason = s.Reason }),
                 grid,
+                report = reportPath,
             };
             string summaryJson = JsonSerializer.Serialize(summary, CircuitsCli.JsonOptions);
             string summaryPath = Path.GetFullPath(stem + ".json");
@@ -104,12 +112,12 @@ internal static class ExamplesCommand
             else
             {
                 output.WriteLine($"top {result.Examples.Count} of {result.Total} images for {neuron} ({entry.Name}; {result.Skipped.Count} skipped{(result.ResumedFrom > 0 ? $", resumed after {result.ResumedFrom}" : string.Empty)}):");
-                output.WriteLine("  rank  activation  position   file");
+                output.WriteLine("  rank  activation  position (y, x)  file");
                 for (int i = 0; i < result.Examples.Count; i++)
                 {
                     DatasetExample e = result.Examples[i];
                     string activation = e.Activation.ToString("F4", CultureInfo.InvariantCulture);
-                    output.WriteLine($"  {i + 1,4}  {activation,10}  {$"({e.Y}, {e.X})",-9}  {Path.GetRelativePath(Path.GetFullPath(folder), e.Path)}");
+                    output.WriteLine($"  {i + 1,4}  {activation,10}  {$"({e.Y}, {e.X})",-15}  {Path.GetRelativePath(Path.GetFullPath(folder), e.Path)}");
                 }
 
                 foreach (SkippedImage s in result.Skipped)
@@ -117,7 +125,7 @@ internal static class ExamplesCommand
                     output.WriteLine($"  skipped {s.Path}: {s.Reason}");
                 }
 
-                output.WriteLine($"wrote {crops.Count} crops, the grid and {summaryPath}");
+                output.WriteLine($"wrote {crops.Count} crops, the grid, {summaryPath} and the page {reportPath}");
             }
 
             return Task.FromResult(ExitCodes.Success);

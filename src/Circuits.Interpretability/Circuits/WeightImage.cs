@@ -55,6 +55,29 @@ public static class WeightImage
     }
 
     /// <summary>
+    /// Writes the connection from <paramref name="sourceChannel"/> to <paramref name="targetChannel"/> as a PNG figure
+    /// for a file: the map in <see cref="PositiveColor"/> and <see cref="NegativeColor"/> with a title naming both units,
+    /// offsets on the axes and a colour bar with the scale (blue excites, red inhibits). See <see cref="SignedMapPlot"/>.
+    /// </summary>
+    /// <param name="weights">The expanded weights.</param>
+    /// <param name="targetChannel">The target channel.</param>
+    /// <param name="sourceChannel">The source channel.</param>
+    /// <param name="path">The PNG file to write (atomically).</param>
+    /// <param name="maxAbs">The magnitude at full colour (to share a scale between figures); null: this map's largest.</param>
+    public static void SaveFigure(ExpandedWeightSet weights, int targetChannel, int sourceChannel, string path, double? maxAbs = null)
+    {
+        ArgumentNullException.ThrowIfNull(weights);
+        SignedMapPlot.SavePng(path, weights.Map(targetChannel, sourceChannel), new SignedMapPlotOptions
+        {
+            Title = $"{weights.SourceLayer}:{sourceChannel} \u2192 {weights.TargetLayer}:{targetChannel} (expanded weights)",
+            ColorBarLabel = $"weight: blue excites, red inhibits {weights.TargetLayer}:{targetChannel}",
+            MaxAbs = maxAbs,
+            Positive = PositiveColor,
+            Negative = NegativeColor,
+        });
+    }
+
+    /// <summary>
     /// Reduces the source channels of a set of expanded weights to <paramref name="factors"/> (3 for RGB) with NMF
     /// and renders each target channel's weights in those colours. The data matrix has a row per (target, y, x)
     /// and a column per source channel's positive part and negative part (NMF needs non-negative data); each

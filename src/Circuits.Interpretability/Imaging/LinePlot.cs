@@ -168,7 +168,7 @@ public static partial class LinePlot
         return plot;
     }
 
-    private static Color ToColor(Rgb c) =>
+    internal static Color ToColor(Rgb c) =>
         new((byte)Math.Round(Math.Clamp(c.R, 0, 1) * 255), (byte)Math.Round(Math.Clamp(c.G, 0, 1) * 255), (byte)Math.Round(Math.Clamp(c.B, 0, 1) * 255));
 
     private static string Format(double value) =>

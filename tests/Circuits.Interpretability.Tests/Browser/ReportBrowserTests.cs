@@ -58,6 +58,29 @@ public sealed class ReportBrowserTests : IDisposable
     }
 
     [BrowserFact]
+    public async Task A_dataset_examples_page_shows_labelled_crops_large_enough_to_see()
+    {
+        string images = Path.Combine(_folder, "images");
+        Directory.CreateDirectory(images);
+        for (int i = 0; i < 6; i++)
+        {
+            using var image = global::Circuits.Interpretability.Analysis.Stimuli.Stimuli.Render(
+                new global::Circuits.Interpretability.Analysis.Stimuli.CurveStimulus { Orientation = i * 60, CenterX = 24 + (3 * i), CenterY = 30 });
+            global::Circuits.Interpretability.Imaging.ImageIO.SavePng(image, Path.Combine(images, $"curve{i}.png"));
+        }
+
+        var (code, _, error) = await CliTests.Run("examples", "--unit", "curves:4", "--images", images, "--top", "4", "--out", _folder);
+        code.Should().Be(ExitCodes.Success, error);
+
+        PageCheck page = await Check(Path.Combine(_folder, "examples-curves_4.html"), "cli-examples.png");
+
+        page.Errors.Should().BeEmpty();
+        page.Images.Should().HaveCount(4).And.OnlyContain(i => i.NaturalWidth == 19 && i.ShownWidth >= 150, "19 x 19 crops are enlarged 8 times");
+        page.Images.Should().OnlyContain(i => i.Caption.Contains("(y, x) = (") && i.Caption.Contains("activation") && i.Caption.Contains("curve"));
+        page.Text.Should().Contain("position (y, x) in the layer");
+    }
+
+    [BrowserFact]
     public async Task InceptionV1_sample_pages_read_well_in_a_browser()
     {
         string detectors = Path.Combine(_folder, "curve-detectors");

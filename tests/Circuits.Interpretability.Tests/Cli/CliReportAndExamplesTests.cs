@@ -122,12 +122,19 @@ public sealed class CliReportAndExamplesTests : IDisposable
 
         var skipped = root.GetProperty("skipped").EnumerateArray().ToList();
         skipped.Should().ContainSingle().Which.GetProperty("path").GetString().Should().EndWith("broken.png");
-        File.Exists(root.GetProperty("grid").GetString()).Should().BeTrue();
+        using (Tensor grid = ImageIO.Load(root.GetProperty("grid").GetString()!))
+        {
+            // 3 crops of 19 px on a 2 x 2 grid with 2 px padding (44 px), enlarged 128 / 19 = 6 times to be seen.
+            grid.shape.Should().Equal(3, 6 * 44, 6 * 44);
+        }
+
+        string page = File.ReadAllText(root.GetProperty("report").GetString()!);
+        page.Should().Contain("<h3>Dataset examples</h3>").And.Contain("(y, x) = (").And.Contain("position (y, x) in the layer").And.Contain("img01.png");
         JsonDocument.Parse(File.ReadAllText(P("ex", "examples-curves_4.json"))).RootElement.GetProperty("unit").GetString().Should().Be("curves:4");
 
         var text = await CliTests.Run("examples", "--unit", "curves:12", "--images", images, "--top", "2", "--out", P("ex"));
         text.Code.Should().Be(ExitCodes.Success, text.Err);
-        text.Out.Should().Contain("top 2 of 13 images for curves:12").And.Contain("img03.png").And.Contain("skipped").And.Contain("broken.png");
+        text.Out.Should().Contain("position (y, x)").And.Contain("top 2 of 13 images for curves:12").And.Contain("img03.png").And.Contain("skipped").And.Contain("broken.png");
     }
 
     [Fact]

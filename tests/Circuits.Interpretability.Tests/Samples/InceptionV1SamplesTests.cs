@@ -17,7 +17,7 @@ public class InceptionV1SamplesTests
     [Theory]
     [InlineData("early-vision", new[] { "--layers", "conv2d0", "--units", "0,1", "--shard", "0/1" }, new[] { "conv2d0-catalog.png", "report.html" })]
     [InlineData("curve-detectors", new[] { "--units", "379,406" }, new[] { "mixed3b-379.png", "mixed3b-406.png", "curve-tuning.csv", "report.html" })]
-    [InlineData("curve-circuits", new[] { "--units", "379", "--top", "2" }, new[] { "weights-mixed3b-379.png", "top-inputs.csv", "report.html" })]
+    [InlineData("curve-circuits", new[] { "--units", "379", "--top", "2" }, new[] { "weights-mixed3b_379-1-from-mixed3a_*.png", "weights-mixed3b_379-2-from-mixed3a_*.png", "top-inputs.csv", "report.html" })]
     [InlineData("equivariance", new[] { "--units", "379,406" }, new[] { "crops.png", "similarity.csv", "report.html" })]
     [InlineData("high-low-frequency", new[] { "--units", "136" }, new[] { "mixed3a-136.png", "frequency-boundary-tuning.csv", "report.html" })]
     public void Every_subcommand_runs_with_random_weights(string command, string[] extra, string[] expectedFiles)
@@ -35,7 +35,7 @@ public class InceptionV1SamplesTests
             stdout.ToString().Should().Contain("random weights");
             foreach (string file in expectedFiles)
             {
-                File.Exists(Path.Combine(dir, file)).Should().BeTrue($"{command} should write {file}; it wrote {string.Join(", ", Directory.GetFiles(dir).Select(Path.GetFileName))}");
+                Directory.GetFiles(dir, file).Should().ContainSingle($"{command} should write {file}; it wrote {string.Join(", ", Directory.GetFiles(dir).Select(Path.GetFileName))}");
             }
 
             File.ReadAllText(Path.Combine(dir, "report.html")).Should().Contain("Seeded random weights");

@@ -36,17 +36,26 @@ public sealed class DatasetExamplesResult : IDisposable
     /// <summary>Images an earlier run had already processed when this run resumed from the state file (0 for a fresh run).</summary>
     public int ResumedFrom { get; }
 
-    /// <summary>Writes the crops as one grid PNG (atomically).</summary>
+    /// <summary>
+    /// Writes the crops as one grid PNG (atomically), each pixel enlarged to <paramref name="scale"/> x
+    /// <paramref name="scale"/> pixels (nearest neighbour) so that small crops can be seen.
+    /// </summary>
+    /// <param name="path">The PNG file.</param>
+    /// <param name="columns">Crops per row (0: about square).</param>
+    /// <param name="scale">How many times to enlarge the grid; 1 keeps input pixels as they are.</param>
     /// <exception cref="CircuitsException">There are no examples.</exception>
-    public void SaveGrid(string path, int columns = 0)
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="scale"/> is less than 1.</exception>
+    public void SaveGrid(string path, int columns = 0, int scale = 1)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(scale, 1);
         if (Crops is null)
         {
             throw new CircuitsException($"There are no dataset examples of {Neuron} to save: no image in the folder could be read.");
         }
 
         using Tensor grid = ImageGrid.Make(Crops, columns);
-        ImageIO.SavePng(grid, path);
+        using Tensor big = scale == 1 ? grid.alias() : grid.repeat_interleave(scale, 1).repeat_interleave(scale, 2);
+        ImageIO.SavePng(big, path);
     }
 
     /// <inheritdoc />
