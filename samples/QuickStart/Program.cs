@@ -182,7 +182,7 @@ static void StudyCurveCircuit(CurveCircuit model, Settings settings, HtmlReport 
 
     using WeightFactors factors = NmfFactors(expanded);
     report.Heading("All units' weights at once", 3);
-    report.Paragraph("Each image shows one unit's weights over all 8 line detectors at once: the line detectors are reduced to three NMF factors, "
+    report.Paragraph($"Each image shows one unit's weights over all {model.LineOrientations.Count} line detectors at once: the line detectors are reduced to three NMF factors, "
                      + "and each factor is drawn in one colour (as in the Visualizing Weights article). Where two factors overlap their colours mix.");
     report.Images(units.Select((u, i) => (factors.Images[i], $"curves:{u}")), displayWidth: 104);
     report.Svg(ColorLegend.Swatches(FactorLegend(factors, model), "NMF factors (colour: what it stands for)"),
