@@ -3,6 +3,9 @@ namespace Circuits.Interpretability.Circuits;
 /// <summary>Which method computed a set of expanded weights (docs/circuits.md). All of them give the same, exact weights.</summary>
 public enum ExpandedWeightMethod
 {
+    /// <summary>Kernel composition: the path's convolution, pooling, padding and scaling kernels composed analytically, verified against the model on a small map.</summary>
+    KernelComposition,
+
     /// <summary>Packed impulses: one-hot impulses as tiles of shared maps, checked for translation invariance and linearity.</summary>
     PackedImpulses,
 

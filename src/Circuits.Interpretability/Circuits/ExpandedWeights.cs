@@ -48,22 +48,38 @@ public static class ExpandedWeights
         using var path = LinearizedPath.Attach(model, sourceLayer, targetLayer, options.Device);
         using var scope = NewDisposeScope();
         PathGeometry.Validate(inputShape, options);
+        string? notComposed = null;
+        if (options.Compose)
+        {
+            // One shape-only pass (empty batches) gives the geometry and a trace of the path's ops.
+            var trace = new PathTrace();
+            path.Observer = trace;
+            var (a, b) = PathGeometry.Shapes(path, inputShape);
+            path.Observer = null;
+            PathGeometry shaped = PathGeometry.FromShapes(path, sourceLayer, targetLayer, inputShape, options, a, b);
+            Tensor? composed = KernelComposition.Compute(path, inputShape, sourceLayer, targetLayer, shaped, trace, options, progress, cancellationToken, out notComposed);
+            if (composed is not null)
+            {
+                return Finish(sourceLayer, targetLayer, shaped, composed, options.Part, ExpandedWeightMethod.KernelComposition, notComposed);
+            }
+        }
+
         var (g, supports) = PackedImpulses.Probe(path, inputShape, sourceLayer, targetLayer, options);
         Tensor? weights = PackedImpulses.Compute(path, inputShape, sourceLayer, targetLayer, g, options, supports, progress, cancellationToken, out string detail);
         if (weights is not null)
         {
-            return Finish(sourceLayer, targetLayer, g, weights, options.Part, ExpandedWeightMethod.PackedImpulses, detail);
+            return Finish(sourceLayer, targetLayer, g, weights, options.Part, ExpandedWeightMethod.PackedImpulses, Because(detail, notComposed));
         }
 
         weights = ImpulsesOnCallersMap.Compute(path, inputShape, sourceLayer, targetLayer, g, options, supports[0], progress, cancellationToken);
         if (weights is not null)
         {
-            return Finish(sourceLayer, targetLayer, g, weights, options.Part, ExpandedWeightMethod.ImpulsesOnCallersMap, "the model rejects other map sizes, or packed tiles respond differently");
+            return Finish(sourceLayer, targetLayer, g, weights, options.Part, ExpandedWeightMethod.ImpulsesOnCallersMap, Because("the model rejects other map sizes, or packed tiles respond differently", notComposed));
         }
 
         // Not translation invariant around q0 (a position-dependent op): only the reference is exact there.
         weights = AutogradReference.Compute(path, inputShape, sourceLayer, g, progress, cancellationToken);
-        return Finish(sourceLayer, targetLayer, g, weights, options.Part, ExpandedWeightMethod.AutogradReference, "the path is not translation invariant");
+        return Finish(sourceLayer, targetLayer, g, weights, options.Part, ExpandedWeightMethod.AutogradReference, Because("the path is not translation invariant", notComposed));
     }
 
     /// <summary>
@@ -96,6 +112,9 @@ public static class ExpandedWeights
     /// </summary>
     /// <exception cref="CircuitsException">The kernels are not 4-D, or a kernel's input channels differ from the previous one's outputs.</exception>
     public static Tensor ComposeConvKernels(IReadOnlyList<Tensor> kernels) => KernelLoops.Compose(kernels);
+
+    /// <summary>The detail of an impulse method, with why kernel composition was not used.</summary>
+    private static string Because(string detail, string? notComposed) => notComposed is null ? detail : $"{detail}; not composed: {notComposed}";
 
     private static ExpandedWeightSet Finish(string source, string target, PathGeometry g, Tensor weights, ExpandedWeightPart part, ExpandedWeightMethod method, string detail)
     {

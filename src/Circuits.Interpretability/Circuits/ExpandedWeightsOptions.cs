@@ -38,6 +38,9 @@ public sealed record ExpandedWeightsOptions
     /// <summary>Seed of the random combination of impulses used to check that the path is linear.</summary>
     public int Seed { get; init; }
 
+    /// <summary>Whether kernel composition may be tried first (it is, unless a test or benchmark measures the impulse methods). Internal.</summary>
+    internal bool Compose { get; init; } = true;
+
     /// <summary>Source elements per forward pass when impulses go one per item through the caller's map (64 MB of float32); larger batches run in chunks. Internal: tests lower it.</summary>
     internal long ChunkElements { get; init; } = 16L << 20;
 }

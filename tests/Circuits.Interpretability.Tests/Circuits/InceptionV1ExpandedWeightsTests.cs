@@ -16,14 +16,17 @@ public class InceptionV1ExpandedWeightsTests
         var options = new ExpandedWeightsOptions { TargetChannels = new[] { 379, 406, 0, 64, 128, 200, 320, 470 }, CropSize = 5 };
         long[] input = { 3, 224, 224 };
 
-        using var fast = ExpandedWeights.Compute(model, "mixed3a", "mixed3b", input, options);
+        using var composed = ExpandedWeights.Compute(model, "mixed3a", "mixed3b", input, options);
+        using var packed = ExpandedWeights.Compute(model, "mixed3a", "mixed3b", input, options with { Compose = false });
         using var reference = ExpandedWeights.ComputeReference(model, "mixed3a", "mixed3b", input, options);
 
-        fast.Weights.shape.Should().Equal(8, 256, 5, 5);
-        fast.Method.Should().Be(ExpandedWeightMethod.PackedImpulses);
+        composed.Method.Should().Be(ExpandedWeightMethod.KernelComposition, composed.MethodDetail);
+        packed.Method.Should().Be(ExpandedWeightMethod.PackedImpulses);
+        composed.Weights.shape.Should().Equal(8, 256, 5, 5);
         double scale = reference.Weights.abs().max().item<float>();
         scale.Should().BeGreaterThan(0);
-        (fast.Weights - reference.Weights).abs().max().item<float>().Should().BeLessThan((float)(1e-4 * scale));
+        (composed.Weights - reference.Weights).abs().max().item<float>().Should().BeLessThan((float)(1e-4 * scale));
+        (packed.Weights - reference.Weights).abs().max().item<float>().Should().BeLessThan((float)(1e-4 * scale));
     }
 
     [Fact]
@@ -34,14 +37,17 @@ public class InceptionV1ExpandedWeightsTests
         var options = new ExpandedWeightsOptions { TargetChannels = new[] { 0, 97, 300, 507 }, SourceChannels = Enumerable.Range(0, 480).Where(c => c % 4 == 1).ToList(), CropSize = 7 };
         long[] input = { 3, 224, 224 };
 
-        using var fast = ExpandedWeights.Compute(model, "mixed3b", "mixed4a", input, options);
+        using var composed = ExpandedWeights.Compute(model, "mixed3b", "mixed4a", input, options);
+        using var packed = ExpandedWeights.Compute(model, "mixed3b", "mixed4a", input, options with { Compose = false });
         using var reference = ExpandedWeights.ComputeReference(model, "mixed3b", "mixed4a", input, options);
 
-        fast.Stride.Should().Be((2, 2));
-        fast.Method.Should().Be(ExpandedWeightMethod.PackedImpulses);
+        composed.Method.Should().Be(ExpandedWeightMethod.KernelComposition, composed.MethodDetail);
+        packed.Method.Should().Be(ExpandedWeightMethod.PackedImpulses);
+        composed.Stride.Should().Be((2, 2));
         double scale = reference.Weights.abs().max().item<float>();
         scale.Should().BeGreaterThan(0);
-        (fast.Weights - reference.Weights).abs().max().item<float>().Should().BeLessThan((float)(1e-4 * scale));
+        (composed.Weights - reference.Weights).abs().max().item<float>().Should().BeLessThan((float)(1e-4 * scale));
+        (packed.Weights - reference.Weights).abs().max().item<float>().Should().BeLessThan((float)(1e-4 * scale));
     }
 
     [Fact]

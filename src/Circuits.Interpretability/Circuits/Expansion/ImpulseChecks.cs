@@ -51,11 +51,23 @@ internal static class ImpulseChecks
         double size = expected.abs().max().item<float>() + plus.abs().max().item<float>() + minus.abs().max().item<float>();
         if (!(error <= (1e-3 * size) + 1e-6))
         {
-            string composites = path.Composites.Count == 0 ? "(none recorded)" : string.Join(", ", path.Composites.Distinct().Select(c => $"'{c}'"));
-            throw new NonlinearPathException(path.Composites.Count > 0 ? path.Composites[^1] : target,
-                $"The path from '{source}' to '{target}' is not linear after linearizing its modules: a signed combination of impulses (or its negation) responds differently from the same combination of their responses, by {error:G3} (scale {size:G3}). " +
-                $"A nonlinear op is called as a function inside a module's forward rather than as a module; modules with their own forward code on the path: {composites}. " +
-                "Register the nonlinearity as a module (e.g. nn.ReLU) so that it can be linearized, or choose other layers.");
+            throw NotLinear(path, source, target, $"a signed combination of impulses (or its negation) responds differently from the same combination of their responses, by {error:G3} (scale {size:G3})");
+        }
+    }
+
+    /// <summary>
+    /// Throws <see cref="NonlinearPathException"/> unless the responses to a source and to its negation
+    /// (<paramref name="plus"/>, <paramref name="minus"/>) lie symmetrically around the response to zero
+    /// (<paramref name="zero"/>), to 1e-3 of their scale: an affine map's do.
+    /// </summary>
+    public static void CheckOdd(LinearizedPath path, string source, string target, Tensor zero, Tensor plus, Tensor minus)
+    {
+        using var scope = NewDisposeScope();
+        double error = plus.add(minus).sub(zero.mul(2)).abs().max().item<float>();
+        double size = plus.sub(zero).abs().max().item<float>() + minus.sub(zero).abs().max().item<float>();
+        if (!(error <= (1e-3 * size) + 1e-6))
+        {
+            throw NotLinear(path, source, target, $"a random signed source and its negation respond asymmetrically, by {error:G3} (scale {size:G3})");
         }
     }
 
@@ -95,5 +107,14 @@ internal static class ImpulseChecks
         double strayA = moved.abs().sum().item<float>() - a.abs().sum().item<float>();
         double strayB = support.abs().sum().item<float>() - b.abs().sum().item<float>();
         return error <= tolerance && strayA <= tolerance * support.shape[0] && strayB <= tolerance * support.shape[0];
+    }
+
+    private static NonlinearPathException NotLinear(LinearizedPath path, string source, string target, string evidence)
+    {
+        string composites = path.Composites.Count == 0 ? "(none recorded)" : string.Join(", ", path.Composites.Distinct().Select(c => $"'{c}'"));
+        return new NonlinearPathException(path.Composites.Count > 0 ? path.Composites[^1] : target,
+            $"The path from '{source}' to '{target}' is not linear after linearizing its modules: {evidence}. " +
+            $"A nonlinear op is called as a function inside a module's forward rather than as a module; modules with their own forward code on the path: {composites}. " +
+            "Register the nonlinearity as a module (e.g. nn.ReLU) so that it can be linearized, or choose other layers.");
     }
 }

@@ -17,10 +17,12 @@ internal sealed class LinearizedPath : IDisposable
     private readonly HashSet<nn.Module> _verified = new(ReferenceEqualityComparer.Instance);
     private readonly List<string> _composites = new();
     private readonly List<string> _open = new();
+    private readonly Dictionary<nn.Module, Tensor> _emptyGuarded = new(ReferenceEqualityComparer.Instance);
     private readonly string _source;
     private readonly string _target;
     private ForwardRun? _run;
     private Func<Tensor, Tensor>? _inject;
+    private long _injectedBatch;
     private int _phase;
 
     private LinearizedPath(string source, string target)
@@ -31,6 +33,12 @@ internal sealed class LinearizedPath : IDisposable
 
     /// <summary>Paths of the composite modules (modules with children) that ran between source and target in the last run.</summary>
     public IReadOnlyList<string> Composites => _composites;
+
+    /// <summary>
+    /// Told about every tensor on the path in the runs that follow (the replaced source, each leaf module's final output,
+    /// the target's output), for <see cref="PathTrace"/>; null for none.
+    /// </summary>
+    public IPathObserver? Observer { get; set; }
 
     /// <summary>The device the model's inputs go to (the model's, or the one chosen).</summary>
     public Device Device => _run!.Device;
@@ -59,7 +67,12 @@ internal sealed class LinearizedPath : IDisposable
             bool leaf = !module.children().Any();
             if (leaf && module is nn.Module<Tensor, Tensor> typed)
             {
-                edits.Add(LayerEdit.Output(name, (input, output) => path._phase == 1 ? PathLinearizer.Linearize(name, typed, input, output, path._verified) : null));
+                if (module is LocalResponseNorm)
+                {
+                    edits.Add(LayerEdit.Input(name, input => path.GuardEmptyBatch(typed, input)));
+                }
+
+                edits.Add(LayerEdit.Output(name, (input, output) => path.LeafRan(name, typed, input, output)));
             }
             else if (!leaf && module is nn.Module<Tensor, Tensor> && module is not Sequential)
             {
@@ -85,7 +98,7 @@ internal sealed class LinearizedPath : IDisposable
 
         // After the linearization edits, so that these see (and replace) the linearized outputs.
         edits.Add(LayerEdit.Output(source, (_, output) => path.Inject(output)));
-        edits.Add(LayerEdit.Output(target, (_, _) => path.CheckOrder()));
+        edits.Add(LayerEdit.Output(target, (_, output) => path.CheckOrder(output)));
         path._run = ForwardRun.Attach(model, new ForwardRunOptions
         {
             Taps = new[] { target },
@@ -129,22 +142,36 @@ internal sealed class LinearizedPath : IDisposable
     }
 
     /// <summary>
-    /// Runs with the upstream network at batch 1 (its output is replaced anyway; anything it feeds around the
-    /// source is the same for every batch item, so broadcasting it is exact), falling back to a zero input of
-    /// the full <paramref name="batch"/> when the model cannot combine batch sizes (a concatenation around the source).
+    /// Runs with the upstream network on an empty batch (batch 0: every op before the source costs nothing, and the
+    /// source's output is replaced anyway), then, if the model cannot combine that with the replaced source (something
+    /// that bypasses the source), at batch 1 (anything it feeds around the source is the same for every batch item,
+    /// so broadcasting it is exact), and last at the full <paramref name="batch"/>.
     /// </summary>
     public Tensor RunOnZeros(long[] inputShape, long batch, Func<Tensor, Tensor> inject, bool keepGraph)
     {
-        long[] one = new long[] { 1 }.Concat(inputShape).ToArray();
-        try
+        var upstream = new List<long> { 0, 1 };
+        if (batch > 1)
         {
-            using Tensor zero = zeros(one, device: Device);
-            return Run(zero, inject, keepGraph);
+            upstream.Add(batch);
         }
-        catch (Exception e) when (e is not CircuitsException && batch > 1)
+
+        for (int i = 0; ; i++)
         {
-            using Tensor zero = zeros(new[] { batch }.Concat(inputShape).ToArray(), device: Device);
-            return Run(zero, inject, keepGraph);
+            try
+            {
+                using Tensor zero = zeros(new[] { upstream[i] }.Concat(inputShape).ToArray(), device: Device);
+                Tensor output = Run(zero, inject, keepGraph);
+                if (output.dim() > 0 && output.shape[0] != _injectedBatch)
+                {
+                    output.Dispose();
+                    throw new InvalidOperationException("The target's batch differs from the replaced source's: a tensor that bypasses the source was broadcast with it.");
+                }
+
+                return output;
+            }
+            catch (Exception e) when (e is not CircuitsException && i + 1 < upstream.Count)
+            {
+            }
         }
     }
 
@@ -177,17 +204,65 @@ internal sealed class LinearizedPath : IDisposable
         Tensor replacement = _inject(output);
         _composites.AddRange(_open);
         _phase = 1;
+        _injectedBatch = replacement.dim() > 0 ? replacement.shape[0] : 0;
+        Observer?.SourceReplaced(replacement);
         return replacement;
     }
 
-    private Tensor? CheckOrder()
+    private Tensor? CheckOrder(Tensor output)
     {
         if (_phase == 0)
         {
             throw new CircuitsException($"Layer '{_target}' ran before layer '{_source}'; expected the source layer to run first. Swap the two layers.");
         }
 
+        if (_phase == 1)
+        {
+            Observer?.TargetReached(output);
+        }
+
         _phase = 2;
         return null;
+    }
+
+    /// <summary>A leaf module ran: on the path, its linear counterpart (null keeps the output), which the observer is told about.</summary>
+    private Tensor? LeafRan(string name, nn.Module<Tensor, Tensor> module, Tensor input, Tensor output)
+    {
+        if (_emptyGuarded.Remove(module, out Tensor? original))
+        {
+            // Ran on one pixel in place of an empty batch: the output is the empty batch (LRN keeps the shape).
+            Tensor empty = zeros(original.shape, original.dtype, original.device);
+            if (_phase == 1)
+            {
+                Observer?.LeafRan(name, module, new[] { original }, empty);
+            }
+
+            return empty;
+        }
+
+        if (_phase != 1)
+        {
+            return null;
+        }
+
+        Tensor? linear = PathLinearizer.Linearize(name, module, input, output, _verified);
+        Observer?.LeafRan(name, module, new[] { input }, linear ?? output);
+        return linear;
+    }
+
+    /// <summary>
+    /// TorchSharp's local response normalization fails on an empty batch; such a module gets a one-pixel input
+    /// instead, and its output is put back as an empty batch of the shape it would have had (the same as its input).
+    /// </summary>
+    private Tensor? GuardEmptyBatch(nn.Module module, Tensor input)
+    {
+        if (input.numel() != 0 || input.dim() < 2)
+        {
+            _emptyGuarded.Remove(module);
+            return null;
+        }
+
+        _emptyGuarded[module] = input;
+        return zeros(new[] { 1L, input.shape[1] }.Concat(Enumerable.Repeat(1L, (int)input.dim() - 2)).ToArray(), input.dtype, input.device);
     }
 }

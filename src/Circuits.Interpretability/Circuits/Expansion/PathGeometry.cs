@@ -90,7 +90,8 @@ internal sealed record PathGeometry(
         return (u, centre - ((offset - u) / stride));
     }
 
-    private static (long[] Source, long[] Target) Shapes(LinearizedPath path, long[] inputShape)
+    /// <summary>The source's and the target's output shapes (batch axis included) from one pass with nothing replaced.</summary>
+    public static (long[] Source, long[] Target) Shapes(LinearizedPath path, long[] inputShape)
     {
         long[] a = Array.Empty<long>();
         using var scope = NewDisposeScope();
