@@ -49,7 +49,7 @@ public sealed class CliReportAndExamplesTests : IDisposable
         System.Text.RegularExpressions.Regex.Matches(html, "<svg[^>]*class=\"plot\"").Count.Should().Be(3);
         System.Text.RegularExpressions.Regex.Matches(html, "<svg[^>]*class=\"legend\"").Count.Should().Be(3);
         html.Should().Contain("orientation (degrees)").And.Contain("excites").And.Contain("inhibits");
-        html.Should().MatchRegex("<details><summary>[^<]*</summary>[^/]*PackedImpulses", "method internals are folded away");
+        html.Should().MatchRegex("<details><summary>[^<]*</summary>[^/]*KernelComposition", "method internals are folded away");
 
         var text = await CliTests.Run("report", "--units", "curves:8", "--steps", "8", "--size", "32", "--out", P("text"));
         text.Code.Should().Be(ExitCodes.Success, text.Err);
