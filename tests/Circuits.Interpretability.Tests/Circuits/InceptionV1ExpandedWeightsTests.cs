@@ -50,6 +50,28 @@ public class InceptionV1ExpandedWeightsTests
         (packed.Weights - reference.Weights).abs().max().item<float>().Should().BeLessThan((float)(1e-4 * scale));
     }
 
+    [Theory]
+    [Trait("Category", "Slow")]
+    [InlineData("conv2d0", "conv2d1", 7)]   // a TensorFlow-SAME max-pool of stride 2 (-inf padding) and local response normalization
+    [InlineData("conv2d2", "mixed3a", 5)]   // normalization, a stride-2 max-pool, then a mixed layer
+    [InlineData("mixed4e", "mixed5a", 5)]   // a stride-2 max-pool into a 7 x 7 map: the 5 x 5 branch reaches the border
+    [InlineData("mixed5a", "mixed5b", 7)]   // a 7 x 7 map whose crop reaches past the border
+    public void Kernel_composition_equals_the_reference_on_pairs_with_pools_normalization_and_borders(string source, string target, int crop)
+    {
+        using var model = new InceptionV1(seed: 6);
+        long channels = InceptionV1.LayerChannels[target];
+        var options = new ExpandedWeightsOptions { TargetChannels = new[] { 0, (int)(channels / 3), (int)(channels - 1) }, CropSize = crop };
+        long[] input = { 3, 224, 224 };
+
+        using var composed = ExpandedWeights.Compute(model, source, target, input, options);
+        using var reference = ExpandedWeights.ComputeReference(model, source, target, input, options);
+
+        composed.Method.Should().Be(ExpandedWeightMethod.KernelComposition, composed.MethodDetail);
+        double scale = reference.Weights.abs().max().item<float>();
+        scale.Should().BeGreaterThan(0);
+        (composed.Weights - reference.Weights).abs().max().item<float>().Should().BeLessThan((float)(1e-4 * scale));
+    }
+
     [Fact]
     public void Conv2d1_to_conv2d2_is_the_3x3_kernel_itself()
     {

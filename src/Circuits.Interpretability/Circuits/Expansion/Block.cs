@@ -10,8 +10,9 @@ namespace Circuits.Interpretability.Circuits.Expansion;
 /// </summary>
 internal sealed class Block
 {
-    private Block(long[] rows, Tensor? g, Tensor? selected, Tensor? coefficients, long channelCount, long loY, long loX)
+    private Block(long[] rows, Tensor? g, Tensor? selected, Tensor? coefficients, long channelCount, long loY, long loX, bool owned = false)
     {
+        Owned = owned;
         Rows = rows;
         DenseG = g;
         SelectedChannels = selected;
@@ -38,6 +39,9 @@ internal sealed class Block
     public Tensor? Coefficients { get; }
 
     public bool IsSelector => DenseG is null;
+
+    /// <summary>True when <see cref="G"/> was allocated by <see cref="Accumulate"/> and no other block shares it: later contributions are added in place.</summary>
+    public bool Owned { get; }
 
     /// <summary>The dense derivatives (only for a dense block; see <see cref="Dense"/>).</summary>
     public Tensor G => DenseG ?? throw new InvalidOperationException("A selector has no dense derivatives; call Dense() first.");
@@ -118,7 +122,8 @@ internal sealed class Block
 
     /// <summary>
     /// <paramref name="acc"/> plus <paramref name="incoming"/> (inside <paramref name="into"/>), as one block covering all
-    /// of <paramref name="into"/> (rows: both blocks' rows when they agree, otherwise all <paramref name="targets"/>).
+    /// of <paramref name="into"/>, with the rows of both when they agree and otherwise all <paramref name="targets"/>. A sum
+    /// allocated here is owned, and later contributions are added to it in place.
     /// </summary>
     public static Block Accumulate(Block? acc, Block incoming, Interval into, long targets)
     {
@@ -127,27 +132,40 @@ internal sealed class Block
             return incoming;
         }
 
-        bool sameRows = acc is null || acc.Rows.SequenceEqual(incoming.Rows);
-        long[] rows = sameRows ? incoming.Rows : Enumerable.Range(0, (int)targets).Select(i => (long)i).ToArray();
-        Tensor sum = zeros(rows.Length, incoming.ChannelCount, into.Height, into.Width);
-        foreach (Block part in acc is null ? new[] { incoming } : new[] { acc, incoming })
+        if (acc is { Owned: true } && (acc.Rows.Length == targets || acc.Rows.SequenceEqual(incoming.Rows)))
         {
-            Block dense = part.Dense();
-            Tensor window = sum.narrow(2, dense.LoY - into.LoY, dense.Height).narrow(3, dense.LoX - into.LoX, dense.Width);
-            if (sameRows)
-            {
-                window.add_(dense.G);
-            }
-            else if (dense.Rows.Length > 0 && dense.Rows[^1] - dense.Rows[0] == dense.Rows.Length - 1 && dense.Rows.Zip(dense.Rows.Skip(1)).All(p => p.Second == p.First + 1))
-            {
-                window.narrow(0, dense.Rows[0], dense.Rows.Length).add_(dense.G); // a run of rows, e.g. one branch of a concatenation
-            }
-            else
-            {
-                window.index_add_(0, tensor(dense.Rows), dense.G, 1);
-            }
+            acc.Add(incoming, into);
+            return acc;
         }
 
-        return FromDense(rows, sum, into.LoY, into.LoX);
+        long[] rows = acc is null || acc.Rows.SequenceEqual(incoming.Rows) ? incoming.Rows : Enumerable.Range(0, (int)targets).Select(i => (long)i).ToArray();
+        var sum = new Block(rows, zeros(rows.Length, incoming.ChannelCount, into.Height, into.Width), null, null, incoming.ChannelCount, into.LoY, into.LoX, owned: true);
+        if (acc is not null)
+        {
+            sum.Add(acc, into);
+        }
+
+        sum.Add(incoming, into);
+        return sum;
+    }
+
+    /// <summary>Adds <paramref name="part"/> into this owned block's window (its rows are this block's rows, or a subset of all targets when this block has them all).</summary>
+    private void Add(Block part, Interval into)
+    {
+        Block dense = part.Dense();
+        Tensor window = G.narrow(2, dense.LoY - into.LoY, dense.Height).narrow(3, dense.LoX - into.LoX, dense.Width);
+        long[] r = dense.Rows;
+        if (r.SequenceEqual(Rows))
+        {
+            window.add_(dense.G);
+        }
+        else if (r.Length > 0 && r[^1] - r[0] == r.Length - 1 && r.Zip(r.Skip(1)).All(p => p.Second == p.First + 1))
+        {
+            window.narrow(0, r[0], r.Length).add_(dense.G); // a run of rows, e.g. one branch of a concatenation
+        }
+        else
+        {
+            window.index_add_(0, tensor(r), dense.G, 1);
+        }
     }
 }

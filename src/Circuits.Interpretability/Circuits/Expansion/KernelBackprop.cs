@@ -45,7 +45,7 @@ internal static class KernelBackprop
                     continue;
                 }
 
-                Block? pushed = Backward(op, k, block, trace, ops);
+                Block? pushed = Backward(op, k, block, trace, into);
                 if (pushed?.Crop(into) is Block cropped)
                 {
                     acc[input] = Block.Accumulate(acc[input], cropped, into, channels.Length);
@@ -56,8 +56,8 @@ internal static class KernelBackprop
         return acc[0]?.Dense();
     }
 
-    /// <summary>The adjoint of <paramref name="op"/> applied to <paramref name="block"/>, for its input number <paramref name="k"/>, on that input's coordinates.</summary>
-    private static Block? Backward(LinearOp op, int k, Block block, PathTrace trace, LinearOp?[] ops)
+    /// <summary>The adjoint of <paramref name="op"/> applied to <paramref name="block"/>, for its input number <paramref name="k"/>, on that input's coordinates (at least over <paramref name="into"/>, the positions that matter there).</summary>
+    private static Block? Backward(LinearOp op, int k, Block block, PathTrace trace, Interval into)
     {
         switch (op)
         {
@@ -79,7 +79,7 @@ internal static class KernelBackprop
 
                 Tensor g = block.Dense().G;
                 Tensor result = conv.Weight.shape[2] == 1 && conv.Weight.shape[3] == 1 && conv.Groups == 1 && conv.Strides.All(s => s == 1)
-                    ? g.permute(0, 2, 3, 1).contiguous().matmul(conv.Weight.flatten(1)).permute(0, 3, 1, 2).contiguous()
+                    ? g.permute(0, 2, 3, 1).contiguous().matmul(conv.Weight.flatten(1)).permute(0, 3, 1, 2)
                     : nn.functional.conv_transpose2d(g, conv.Weight, null, conv.Strides, new long[] { 0, 0 }, new long[] { 0, 0 }, conv.Dilation, conv.Groups);
                 return Block.FromDense(block.Rows, result, loY, loX);
             case PoolOp pool:
@@ -88,13 +88,50 @@ internal static class KernelBackprop
                 Tensor divisors = pool.Divisor is long fixedDivisor
                     ? tensor(new[] { 1f / fixedDivisor })
                     : Divisors(pool, 0, dense.LoY, dense.G.shape[2], inShape[2]).unsqueeze(1).mul(Divisors(pool, 1, dense.LoX, dense.G.shape[3], inShape[3]).unsqueeze(0));
-                Tensor scaled = dense.G.mul(divisors);
-                long rows = scaled.shape[0], c = scaled.shape[1];
-                Tensor spread = nn.functional.conv_transpose2d(scaled.reshape(rows * c, 1, scaled.shape[2], scaled.shape[3]), ones(1, 1, pool.Kernel[0], pool.Kernel[1]), null, pool.Strides);
-                return Block.FromDense(block.Rows, spread.reshape(rows, c, spread.shape[2], spread.shape[3]), (pool.Strides[0] * dense.LoY) - pool.Padding[0], (pool.Strides[1] * dense.LoX) - pool.Padding[1]);
+                // Positions first ([h, w, rows, channels]), so that every strided addition moves whole rows x channels planes.
+                Tensor spatialFirst = dense.G.mul(divisors).permute(2, 3, 0, 1).contiguous();
+                Tensor rowsSpread = Spread(spatialFirst, 0, dense.LoY, pool.Kernel[0], pool.Strides[0], pool.Padding[0], into.LoY, into.HiY);
+                Tensor spread = Spread(rowsSpread, 1, dense.LoX, pool.Kernel[1], pool.Strides[1], pool.Padding[1], into.LoX, into.HiX);
+                return Block.FromDense(block.Rows, spread.permute(2, 3, 0, 1), into.LoY, into.LoX);
             default:
                 return null;
         }
+    }
+
+    /// <summary>
+    /// The adjoint of a box sum along one axis, on input positions <paramref name="from"/>, ..., <paramref name="to"/> only:
+    /// output position u of <paramref name="g"/> (position <paramref name="lo"/> + u of the output map) goes to input
+    /// positions stride (lo + u) - padding + [0, kernel). A box window is separable, so a pool's adjoint is this along rows,
+    /// then along columns: 2 k strided additions into the window that matters (a depthwise transposed convolution over
+    /// rows x channels tiny maps, then a crop, is two orders of magnitude slower).
+    /// </summary>
+    private static Tensor Spread(Tensor g, int axis, long lo, long kernel, long stride, long padding, long from, long to)
+    {
+        long count = g.shape[axis];
+        long[] shape = g.shape.ToArray();
+        shape[axis] = to - from + 1;
+        Tensor result = zeros(shape);
+        long first = (stride * lo) - padding;
+        for (long j = 0; j < kernel; j++)
+        {
+            // Input position first + stride u + j lies in [from, to] for u in [u0, u1].
+            long u0 = Math.Max(0, CeilDiv(from - first - j, stride)), u1 = Math.Min(count - 1, FloorDiv(to - first - j, stride));
+            if (u1 < u0)
+            {
+                continue;
+            }
+
+            long x0 = first + (stride * u0) + j - from;
+            var index = new TensorIndex[4];
+            for (int a = 0; a < 4; a++)
+            {
+                index[a] = a == axis ? TensorIndex.Slice(x0, x0 + ((u1 - u0) * stride) + 1, stride) : TensorIndex.Colon;
+            }
+
+            result[index].add_(g.narrow(axis, u0, u1 - u0 + 1));
+        }
+
+        return result;
     }
 
     /// <summary>1 / divisor of each output position lo, ..., lo + count - 1 of <paramref name="pool"/> on one axis.</summary>

@@ -56,14 +56,21 @@ internal static class KernelComposition
     /// <summary>W[t, s, i, j] = the composed derivative at source channel s, position p0 + (i - r, j - r); 0 where none was composed.</summary>
     private static Tensor Crop(Block? composed, PathGeometry g)
     {
-        Tensor weights = zeros(g.TargetChannels.Count, g.SourceChannels.Count, g.CropSize, g.CropSize);
         if (composed is null)
         {
-            return weights;
+            return zeros(g.TargetChannels.Count, g.SourceChannels.Count, g.CropSize, g.CropSize);
         }
 
         int r = g.CropReach;
-        Tensor selected = composed.G.index_select(1, tensor(g.SourceChannels.Select(s => (long)s).ToArray()));
+        bool allSources = g.SourceChannels.Count == g.SourceChannelCount && g.SourceChannels.Select((c, i) => c == i).All(x => x);
+        bool allRows = composed.Rows.Length == g.TargetChannels.Count && composed.Rows.Select((row, i) => row == i).All(x => x);
+        if (allSources && allRows && composed.LoY == g.SourceCentreY - r && composed.LoX == g.SourceCentreX - r && composed.Height == g.CropSize && composed.Width == g.CropSize)
+        {
+            return composed.G; // the window is the crop and nothing is left out: no copy
+        }
+
+        Tensor selected = allSources ? composed.G : composed.G.index_select(1, tensor(g.SourceChannels.Select(s => (long)s).ToArray()));
+        Tensor weights = zeros(g.TargetChannels.Count, g.SourceChannels.Count, g.CropSize, g.CropSize);
         Tensor window = weights.narrow(2, composed.LoY - (g.SourceCentreY - r), composed.Height).narrow(3, composed.LoX - (g.SourceCentreX - r), composed.Width);
         window.index_copy_(0, tensor(composed.Rows), selected);
         return weights;
