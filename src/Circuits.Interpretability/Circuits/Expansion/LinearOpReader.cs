@@ -92,8 +92,6 @@ internal static class LinearOpReader
             case BatchNorm2d norm when norm.running_var is not null:
                 Tensor scale = norm.running_var.detach().to(ScalarType.Float32).cpu().add(norm.eps).rsqrt();
                 return new ScaleOp(input, norm.weight is null ? scale : scale.mul(Cpu(norm.weight)));
-            case nn.Module<Tensor[], Tensor> joining:
-                return IsChannelConcat(joining, node, nodes) ? new ConcatOp(node.Inputs) : null;
         }
 
         if (PathLinearizer.Rectifiers.Contains(type) || type is "Identity" || type.StartsWith("Dropout", StringComparison.Ordinal) || type.EndsWith("Dropout", StringComparison.Ordinal))
@@ -153,25 +151,6 @@ internal static class LinearOpReader
         }
 
         return null;
-    }
-
-    private static bool IsChannelConcat(nn.Module<Tensor[], Tensor> module, TraceNode node, IReadOnlyList<TraceNode> nodes)
-    {
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        var generator = new Generator(11);
-        // A small map: joining along channels does not depend on the map's size.
-        Tensor[] parts = node.Inputs.Select(i => randn(new[] { 1L, nodes[i].Shape[1], 2, 2 }, generator: generator)).ToArray();
-        try
-        {
-            Tensor joined = module.forward(parts);
-            Tensor expected = cat(parts, 1);
-            return joined.shape.SequenceEqual(expected.shape) && joined.sub(expected).abs().max().item<float>() == 0;
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            return false;
-        }
     }
 
     private static Tensor Finite(Tensor t) => where(isfinite(t), t, zeros_like(t));

@@ -7,8 +7,9 @@ namespace Circuits.Interpretability.Circuits.Expansion;
 /// The dataflow of one run of a <see cref="LinearizedPath"/>, as its hooks saw it: node 0 is the replaced source,
 /// every other node is the output of a leaf module on the path, linked to the nodes its inputs came from. Tensors
 /// are matched by identity (the object a module returned is the object the next module receives). A tensor that
-/// no hooked module produced (a functional op in some forward code) becomes an opaque node, unless it is exactly a
-/// channel concatenation of the branch outputs not yet used, in order (a functional <c>torch.cat</c>), which is
+/// no hooked module produced (a functional op in some forward code, or a module that takes several tensors, which
+/// hooks do not see) becomes an opaque node, unless it is exactly a channel concatenation of the branch outputs not
+/// yet used, in order (<c>torch.cat</c> in forward code, or a concatenation module such as InceptionV1's), which is
 /// recorded as such. Nothing here is trusted: the kernel composition verifies what it reads from the trace.
 /// </summary>
 internal sealed class PathTrace : IPathObserver
