@@ -11,12 +11,7 @@ namespace Circuits.Interpretability.Tests.Circuits;
 [Collection(SequentialCircuitsCollection.Name)]
 public class ExpandedWeightsTests
 {
-    private static Sequential Seeded(int seed, params (string, nn.Module<Tensor, Tensor>)[] modules)
-    {
-        var model = nn.Sequential(new[] { ("input", (nn.Module<Tensor, Tensor>)nn.Identity()) }.Concat(modules).ToArray());
-        SeededInitialization.Apply(model, seed);
-        return model;
-    }
+    private static Sequential Seeded(int seed, params (string, nn.Module<Tensor, Tensor>)[] modules) => SeededChain.Build(seed, modules);
 
     /// <summary>
     /// The weights by both fast methods: kernel composition (the default, checked to be the one used) and packed

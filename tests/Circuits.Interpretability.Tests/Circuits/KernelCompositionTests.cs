@@ -14,12 +14,7 @@ namespace Circuits.Interpretability.Tests.Circuits;
 [Collection(SequentialCircuitsCollection.Name)]
 public class KernelCompositionTests
 {
-    private static Sequential Seeded(int seed, params (string, nn.Module<Tensor, Tensor>)[] modules)
-    {
-        var model = nn.Sequential(new[] { ("input", (nn.Module<Tensor, Tensor>)nn.Identity()) }.Concat(modules).ToArray());
-        SeededInitialization.Apply(model, seed);
-        return model;
-    }
+    private static Sequential Seeded(int seed, params (string, nn.Module<Tensor, Tensor>)[] modules) => SeededChain.Build(seed, modules);
 
     private static void ComposedEqualsReference(nn.Module<Tensor, Tensor> model, string source, string target, long[] shape, ExpandedWeightsOptions? options = null)
     {
