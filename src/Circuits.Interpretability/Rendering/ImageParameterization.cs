@@ -19,6 +19,12 @@ public sealed record ParameterizationOptions
     /// <summary>Optimize in decorrelated colour space (see <see cref="ColorDecorrelation"/>). Default true.</summary>
     public bool Decorrelate { get; init; } = true;
 
+    /// <summary>
+    /// The colour space used when <see cref="Decorrelate"/> is on. Default null: ImageNet's, as Lucid
+    /// (<see cref="ColorCorrelation.ImageNet"/>); <see cref="ColorCorrelation.FromFolder"/> gives your own images' colours.
+    /// </summary>
+    public ColorCorrelation? Colors { get; init; }
+
     /// <summary>How to map to [0, 1]. Default <see cref="ColorSquash.Sigmoid"/>.</summary>
     public ColorSquash Squash { get; init; } = ColorSquash.Sigmoid;
 
@@ -39,7 +45,7 @@ public sealed record ParameterizationOptions
 /// </summary>
 public abstract class ImageParameterization : IDisposable
 {
-    private readonly List<Tensor> _owned = new();
+    private readonly List<IDisposable> _owned = new();
     private bool _disposed;
 
     /// <summary>Creates the parameterization's shape.</summary>
@@ -81,7 +87,7 @@ public abstract class ImageParameterization : IDisposable
         Tensor rgb = raw[TensorIndex.Colon, TensorIndex.Slice(0, 3)];
         if (Options.Decorrelate)
         {
-            rgb = ColorDecorrelation.ToRgb(rgb);
+            rgb = (Options.Colors ?? ColorCorrelation.ImageNet).ToRgb(rgb);
         }
 
         rgb = Squash(rgb);
@@ -105,7 +111,7 @@ public abstract class ImageParameterization : IDisposable
             p.Dispose();
         }
 
-        foreach (Tensor t in _owned)
+        foreach (IDisposable t in _owned)
         {
             t.Dispose();
         }
@@ -132,6 +138,13 @@ public abstract class ImageParameterization : IDisposable
     {
         ArgumentNullException.ThrowIfNull(value);
         return Own(value.to(Options.Device ?? CPU));
+    }
+
+    /// <summary>Frees <paramref name="part"/> (an inner parameterization, a <see cref="LowResTensor"/>) with the parameterization.</summary>
+    protected void OwnPart(IDisposable part)
+    {
+        ArgumentNullException.ThrowIfNull(part);
+        _owned.Add(part);
     }
 
     /// <summary>Takes <paramref name="value"/> out of any dispose scope and frees it with the parameterization.</summary>

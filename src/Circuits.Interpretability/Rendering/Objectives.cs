@@ -11,7 +11,7 @@ namespace Circuits.Interpretability.Rendering;
 /// non-negative and meant to be subtracted. Every unit objective and image penalty can target one batch item
 /// (<c>batch: i</c>), so one batch renders different units at once.
 /// </summary>
-public static class Objectives
+public static partial class Objectives
 {
     /// <summary>The mean of one channel over all positions: <c>channel(layer:c)</c>. Addressed as <c>layer:channel</c>.</summary>
     public static Objective Channel(NeuronAddress unit, int? batch = null)
@@ -35,35 +35,6 @@ public static class Objectives
             Tensor a = Checked(ctx, unit.Layer, channel, requireSpatial: true);
             var (y, x) = Position(a, unit);
             return a[TensorIndex.Colon, channel, y, x];
-        });
-    }
-
-    /// <summary>
-    /// The dot product of the activation vector with <paramref name="direction"/> (length C), averaged over
-    /// positions: <c>direction(layer)</c>. The caller keeps ownership of the tensor.
-    /// </summary>
-    public static Objective Direction(string layer, Tensor direction, int? batch = null)
-    {
-        ArgumentNullException.ThrowIfNull(direction);
-        return new Leaf($"direction({layer})", layer, batch, ctx =>
-        {
-            Tensor a = ctx.Activation(layer);
-            Tensor v = DirectionFor(a, direction, layer);
-            Tensor dot = (a * v).sum(1);
-            return dot.dim() == 1 ? dot : dot.flatten(1).mean(new long[] { 1 });
-        });
-    }
-
-    /// <summary>The dot product with <paramref name="direction"/> at one position (the centre when none): <c>direction_neuron(layer@y,x)</c>.</summary>
-    public static Objective DirectionNeuron(string layer, Tensor direction, int? y = null, int? x = null, int? batch = null)
-    {
-        ArgumentNullException.ThrowIfNull(direction);
-        string where = y is null ? "centre" : $"{y},{x}";
-        return new Leaf($"direction_neuron({layer}@{where})", layer, batch, ctx =>
-        {
-            Tensor a = Checked(ctx, layer, null, requireSpatial: true);
-            var (py, px) = Position(a, new NeuronAddress(layer, 0, y, x));
-            return (a[TensorIndex.Colon, TensorIndex.Colon, py, px] * DirectionFor(a, direction, layer).flatten(1)).sum(1);
         });
     }
 
@@ -186,11 +157,11 @@ public static class Objectives
         return (unit.Y!.Value, unit.X!.Value);
     }
 
-    private static Tensor DirectionFor(Tensor a, Tensor direction, string layer)
+    private static Tensor DirectionFor(Tensor a, Tensor direction, string layer, string what = "direction")
     {
         if (direction.numel() != a.shape[1])
         {
-            throw new CircuitsException($"The direction has {direction.numel()} elements; layer '{layer}' has {a.shape[1]} channels.");
+            throw new CircuitsException($"The {what} has {direction.numel()} elements; layer '{layer}' has {a.shape[1]} channels.");
         }
 
         long[] shape = a.shape.Select((s, i) => i == 1 ? s : 1L).ToArray();

@@ -20,7 +20,7 @@ public interface IImageTransform
 }
 
 /// <summary>The transformations of feature visualization, and Lucid's standard stack.</summary>
-public static class Transforms
+public static partial class Transforms
 {
     /// <summary>Pads every side by <paramref name="pixels"/> with a constant (grey 0.5 by default).</summary>
     public static IImageTransform Pad(int pixels, double value = 0.5) => new PadTransform(pixels, value);
