@@ -1,5 +1,4 @@
 using Circuits.Interpretability.Core;
-using Circuits.Interpretability.Hooks;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -16,7 +15,7 @@ namespace Circuits.Interpretability.Rendering;
 /// <code>
 /// using Tensor photo = ImageIO.Load("dog.jpg");
 /// using RenderResult caricature = FeatureInversion.Render(model, photo, "mixed4a",
-///     new FeatureInversionOptions { Render = new RenderOptions { Steps = 512, ImageSize = 224, Preprocess = InceptionV1.Preprocess } });
+///     new FeatureInversionOptions { Render = new RenderOptions { Steps = 512, ImageSize = 224 } });
 /// caricature.SavePng("dog-mixed4a.png");
 /// </code>
 /// </example>
@@ -55,7 +54,7 @@ public static class FeatureInversion
         ArgumentNullException.ThrowIfNull(layer);
         options ??= new FeatureInversionOptions();
         RenderOptions render = options.Render;
-        Device device = render.Device ?? model.parameters().FirstOrDefault()?.device ?? CPU;
+        Device device = ModelDevice.Resolve(model, render.Device, "RenderOptions.Device");
         using Tensor real = Fit(image, render.ImageSize);
         Objective objective = options.Mode == InversionMode.Caricature
             ? Objectives.DotCompare(layer, 1, options.CossimPow)

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace Circuits.Interpretability.Rendering;
 
-/// <summary>Directions in activation space: Lucid's <c>direction</c>, <c>direction_neuron</c> and <c>tensor_direction</c>.</summary>
+// Directions in activation space: Lucid's direction, direction_neuron and tensor_direction.
 public static partial class Objectives
 {
     /// <summary>

@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 
 namespace Circuits.Interpretability.Rendering;
 
-/// <summary>Interpolation across the batch: Lucid's and Lucent's <c>channel_interpolate</c>.</summary>
+// Interpolation across the batch: Lucid's and Lucent's channel_interpolate.
 public static partial class Objectives
 {
     /// <summary>

@@ -4,10 +4,7 @@ using static TorchSharp.torch;
 
 namespace Circuits.Interpretability.Rendering;
 
-/// <summary>
-/// Comparisons with a real image, for feature inversion and caricatures: Lucid's <c>input_diff</c> and the
-/// caricature recipe's <c>dot_compare</c>, and the mean squared activation difference.
-/// </summary>
+// Comparisons with a real image, for feature inversion and caricatures: Lucid's input_diff and the caricature recipe's dot_compare, and the mean squared activation difference.
 public static partial class Objectives
 {
     /// <summary>

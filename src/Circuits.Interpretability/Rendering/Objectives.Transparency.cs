@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace Circuits.Interpretability.Rendering;
 
-/// <summary>Transparent renders: Lucid's <c>blur_alpha_each_step</c>.</summary>
+// Transparent renders: Lucid's blur_alpha_each_step.
 public static partial class Objectives
 {
     /// <summary>

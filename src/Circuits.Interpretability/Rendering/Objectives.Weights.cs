@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 
 namespace Circuits.Interpretability.Rendering;
 
-/// <summary>Linearly weighted channels: Lucent's <c>neuron_weight</c>, <c>channel_weight</c> and <c>localgroup_weight</c>.</summary>
+// Linearly weighted channels: Lucent's neuron_weight, channel_weight and localgroup_weight.
 public static partial class Objectives
 {
     /// <summary>

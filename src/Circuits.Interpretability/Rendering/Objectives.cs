@@ -9,7 +9,11 @@ namespace Circuits.Interpretability.Rendering;
 /// The objectives of optimization-based feature visualization. Unit objectives (channel, neuron, direction,
 /// layer, class logit) are maximized; penalties (diversity, alignment, L1, L2, total variation, blur) are
 /// non-negative and meant to be subtracted. Every unit objective and image penalty can target one batch item
-/// (<c>batch: i</c>), so one batch renders different units at once.
+/// (<c>batch: i</c>), so one batch renders different units at once. Beside these: Lucent's weighted channels
+/// (<see cref="NeuronWeight"/>, <see cref="ChannelWeight"/>, <see cref="LocalGroupWeight"/>), Lucid's tensor direction,
+/// channel interpolation (<see cref="ChannelInterpolate"/>), comparisons with a real image for feature inversion
+/// (<see cref="InputDifference"/>, <see cref="DotCompare"/>, <see cref="ActivationDifference"/>) and the alpha blur of
+/// transparent renders (<see cref="BlurAlphaEachStep"/>).
 /// </summary>
 public static partial class Objectives
 {

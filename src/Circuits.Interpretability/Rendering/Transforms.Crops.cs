@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace Circuits.Interpretability.Rendering;
 
-/// <summary>Centre and random crops (Captum's <c>CenterCrop</c> and <c>RandomCrop</c>, torchvision's conventions).</summary>
+// Centre and random crops (Captum's CenterCrop, torchvision's RandomCrop).
 public static partial class Transforms
 {
     /// <summary>

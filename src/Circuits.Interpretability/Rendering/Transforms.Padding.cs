@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 
 namespace Circuits.Interpretability.Rendering;
 
-/// <summary>Padding by reflection, symmetric reflection and replication (Lucid's <c>pad(mode=...)</c>).</summary>
+// Padding by reflection, symmetric reflection and replication (Lucid's pad(mode=...)).
 public static partial class Transforms
 {
     /// <summary>

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace Circuits.Interpretability.Rendering;
 
-/// <summary>Gaussian smoothing (Captum's <c>GaussianSmoothing</c>).</summary>
+// Gaussian smoothing (Captum's GaussianSmoothing).
 public static partial class Transforms
 {
     /// <summary>

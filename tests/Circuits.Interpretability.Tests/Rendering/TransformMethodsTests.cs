@@ -85,6 +85,7 @@ public class TransformMethodsTests
         HandBuiltNet.Values(Transforms.Pad(row, 0, 0, 2, 2, PadMode.Reflect)).Should().Equal(3, 2, 1, 2, 3, 4, 3, 2);
         HandBuiltNet.Values(Transforms.Pad(row, 0, 0, 1, 1, PadMode.Constant, 9)).Should().Equal(9, 1, 2, 3, 4, 9);
         Transforms.Pad(3, PadMode.Symmetric).Name.Should().Be("pad(3, symmetric)");
+        Transforms.Pad(3, 0).Name.Should().Be("pad(3)", "a literal 0 is the constant fill value, not a padding mode");
         Transforms.Pad(3, PadMode.Reflect).Apply(image, new Random(0)).shape.Should().Equal(1, 3, 12, 13);
     }
 
