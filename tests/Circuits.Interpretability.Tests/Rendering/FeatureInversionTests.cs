@@ -46,6 +46,17 @@ public class FeatureInversionTests
     private static ImageParameterization Pixels(int batch, int h, int w, int seed) =>
         new PixelImage(batch, h, w, seed, new ParameterizationOptions { Decorrelate = false });
 
+    /// <summary>Inverts <paramref name="photo"/> (16 x 16) at an identity layer, without transforms, seed 0.</summary>
+    private static RenderResult InvertIdentity(Tensor photo, RenderOptions render)
+    {
+        using var model = nn.Sequential(("seen", nn.Identity()));
+        return FeatureInversion.Render(model, photo, "seen", new FeatureInversionOptions
+        {
+            Mode = InversionMode.Inversion,
+            Render = render with { ImageSize = 16, Seed = 0, Transforms = Array.Empty<IImageTransform>() },
+        });
+    }
+
     /// <summary>
     /// The known answer: an identity layer loses nothing, so the only image with the photo's activations is the
     /// photo. With one parameter per pixel, the render must reach it to within one grey level of an 8-bit image at
@@ -57,13 +68,8 @@ public class FeatureInversionTests
     [InlineData(3)]
     public void Inversion_of_an_identity_layer_reproduces_the_photo(int photoSeed)
     {
-        using var model = nn.Sequential(("seen", nn.Identity()));
         using Tensor photo = Photo(16, photoSeed);
-        using RenderResult result = FeatureInversion.Render(model, photo, "seen", new FeatureInversionOptions
-        {
-            Mode = InversionMode.Inversion,
-            Render = new RenderOptions { Steps = 200, ImageSize = 16, Seed = 0, Transforms = Array.Empty<IImageTransform>(), Parameterization = Pixels, Thresholds = new[] { 10 } },
-        });
+        using RenderResult result = InvertIdentity(photo, new RenderOptions { Steps = 200, Parameterization = Pixels, Thresholds = new[] { 10 } });
 
         var (max, _) = Error(result, photo, $"identity, pixels, photo {photoSeed}");
         max.Should().BeLessThan(1 / 255.0);
@@ -85,13 +91,8 @@ public class FeatureInversionTests
     [InlineData(2)]
     public void Inversion_with_the_default_fourier_image_converges_to_the_photo(int photoSeed)
     {
-        using var model = nn.Sequential(("seen", nn.Identity()));
         using Tensor photo = Photo(16, photoSeed);
-        using RenderResult result = FeatureInversion.Render(model, photo, "seen", new FeatureInversionOptions
-        {
-            Mode = InversionMode.Inversion,
-            Render = new RenderOptions { Steps = 400, ImageSize = 16, Seed = 0, Transforms = Array.Empty<IImageTransform>(), Thresholds = new[] { 100 } },
-        });
+        using RenderResult result = InvertIdentity(photo, new RenderOptions { Steps = 400, Thresholds = new[] { 100 } });
 
         var (max, mean) = Error(result, photo, $"identity, Fourier, photo {photoSeed}");
         double early = (result.Snapshots[0].Images[0] - photo).abs().mean().item<float>();
