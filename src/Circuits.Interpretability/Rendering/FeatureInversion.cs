@@ -74,7 +74,12 @@ public static class FeatureInversion
         };
 
         using RenderResult both = FeatureVisualization.Render(model, objective, stacked, progress, cancellationToken);
-        Tensor First(Tensor t) => t[TensorIndex.Slice(0, 1)].clone();
+        static Tensor First(Tensor t)
+        {
+            using var scope = NewDisposeScope();
+            return t[TensorIndex.Slice(0, 1)].clone().MoveToOuterDisposeScope();
+        }
+
         return new RenderResult(objective, First(both.Images), both.Snapshots.Select(s => (s.Step, First(s.Images))).ToList(), both.ObjectiveHistory);
     }
 
@@ -87,13 +92,13 @@ public static class FeatureInversion
     {
         ArgumentNullException.ThrowIfNull(image);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(size);
+        using var scope = NewDisposeScope();
         Tensor batch = image.dim() == 3 ? image.unsqueeze(0) : image;
         if (batch.dim() != 4 || batch.shape[0] != 1 || batch.shape[1] != 3)
         {
             throw new CircuitsException($"Feature inversion needs one RGB image, 3 x H x W or 1 x 3 x H x W; got [{string.Join(", ", image.shape)}].");
         }
 
-        using var scope = NewDisposeScope();
         long h = batch.shape[2], w = batch.shape[3];
         double s = (double)size / Math.Min(h, w);
         long rh = Math.Max(size, (long)Math.Round(h * s)), rw = Math.Max(size, (long)Math.Round(w * s));

@@ -58,6 +58,7 @@ public sealed class LaplacianImage : ImageParameterization
     {
         ArgumentNullException.ThrowIfNull(image);
         options ??= new ParameterizationOptions();
+        using var scope = NewDisposeScope();
         Tensor batch = image.dim() == 3 ? image.unsqueeze(0) : image;
         int channels = options.Alpha ? 4 : 3;
         if (batch.dim() != 4 || batch.shape[1] != channels)
@@ -66,7 +67,6 @@ public sealed class LaplacianImage : ImageParameterization
         }
 
         var result = new LaplacianImage((int)batch.shape[0], (int)batch.shape[2], (int)batch.shape[3], 0, levels, power, options);
-        using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         Tensor target = result.Unsquash(batch.to(ScalarType.Float32, options.Device ?? CPU));
         Tensor sum = zeros_like(target);

@@ -85,7 +85,8 @@ public sealed class LowResTensor : IDisposable
     /// <summary>
     /// Resizes <paramref name="t"/> to <paramref name="shape"/> by linear interpolation along each dimension
     /// whose size differs (PyTorch's <c>align_corners=False</c> rule, the same for growing and shrinking), one
-    /// dimension at a time; for bilinear interpolation the order does not matter. Differentiable.
+    /// dimension at a time; for bilinear interpolation the order does not matter. Differentiable. Returns
+    /// <paramref name="t"/> itself when the shapes are equal.
     /// </summary>
     public static Tensor Resize(Tensor t, IReadOnlyList<long> shape)
     {
@@ -96,16 +97,22 @@ public sealed class LowResTensor : IDisposable
             throw new ArgumentException($"Cannot resize a tensor of shape [{string.Join(", ", t.shape)}] to [{string.Join(", ", shape)}]; expected the same rank and positive sizes.", nameof(shape));
         }
 
+        if (shape.SequenceEqual(t.shape))
+        {
+            return t;
+        }
+
+        using var scope = NewDisposeScope();
         for (int d = 0; d < shape.Count; d++)
         {
             if (t.shape[d] != shape[d])
             {
-                using Tensor matrix = InterpolationMatrix(t.shape[d], shape[d], t.dtype, t.device);
+                Tensor matrix = InterpolationMatrix(t.shape[d], shape[d], t.dtype, t.device);
                 t = t.transpose(d, -1).matmul(matrix.t()).transpose(d, -1);
             }
         }
 
-        return t;
+        return t.MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />

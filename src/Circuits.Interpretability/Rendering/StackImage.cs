@@ -25,6 +25,7 @@ public sealed class StackImage : ImageParameterization
     {
         _inner = inner ?? throw new ArgumentNullException(nameof(inner));
         OwnPart(inner);
+        using var scope = NewDisposeScope();
         Tensor images = fixedImages.dim() == 3 ? fixedImages.unsqueeze(0) : fixedImages;
         if (images.dim() != 4 || images.shape[1] != inner.Channels || images.shape[2] != inner.Height || images.shape[3] != inner.Width)
         {
@@ -32,7 +33,6 @@ public sealed class StackImage : ImageParameterization
                 $"The fixed images have shape [{string.Join(", ", fixedImages.shape)}]; they must match the rendered images: {inner.Channels} x {inner.Height} x {inner.Width}.");
         }
 
-        using var scope = NewDisposeScope();
         _fixed = Own(images.detach().to(ScalarType.Float32, inner.Options.Device ?? CPU).clamp(0, 1).clone());
     }
 

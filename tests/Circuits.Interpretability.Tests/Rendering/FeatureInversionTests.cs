@@ -150,6 +150,37 @@ public class FeatureInversionTests
     }
 
     [Fact]
+    public void Inversions_and_their_parameterizations_free_every_tensor_they_make()
+    {
+        using var model = nn.Sequential(("seen", nn.Identity()));
+        using Tensor photo = Photo(8, 4);
+        void Invert()
+        {
+            using RenderResult r = FeatureInversion.Render(model, photo, "seen", new FeatureInversionOptions { Render = new RenderOptions { Steps = 2, ImageSize = 8, Thresholds = new[] { 1 } } });
+        }
+
+        Invert(); // warm-up
+        long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        for (int i = 0; i < 20; i++)
+        {
+            Invert();
+        }
+
+        long afterRenders = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        using (var scope = NewDisposeScope())
+        {
+            using var stack = new StackImage(new SharedImage(2, 8, 8), rand(3, 8, 8));
+            using var pyramid = LaplacianImage.FromImage(rand(3, 8, 8));
+            stack.Image().sum().backward();
+            pyramid.Image().sum().backward();
+        }
+
+        afterRenders.Should().Be(before, "20 inversions free every tensor they make");
+
+        DisposeScopeManager.Statistics.ThreadTotalLiveCount.Should().Be(before);
+    }
+
+    [Fact]
     public void Fit_resizes_the_short_side_and_crops_the_centre_and_bad_inputs_are_clear_errors()
     {
         using Tensor wide = rand(new long[] { 3, 20, 40 }, generator: new Generator(4));

@@ -39,7 +39,7 @@ public class RenderMemoryTests
     }
 
     /// <summary>Each parameterization's own factory, as a render's <see cref="RenderOptions.Parameterization"/>.</summary>
-    public static TheoryData<string> Parameterizations => new() { "fourier", "cppn", "pixel" };
+    public static TheoryData<string> Parameterizations => new() { "fourier", "cppn", "pixel", "shared", "laplacian" };
 
     [Theory]
     [Trait("Category", "Slow")]
@@ -51,6 +51,8 @@ public class RenderMemoryTests
         {
             "cppn" => (n, h, w, seed) => new CppnImage(n, h, w, seed, layers: 2, hidden: 4),
             "pixel" => (n, h, w, seed) => new PixelImage(n, h, w, seed),
+            "shared" => (n, h, w, seed) => new SharedImage(n, h, w, seed),
+            "laplacian" => (n, h, w, seed) => new LaplacianImage(n, h, w, seed),
             _ => null, // the default: a FourierImage, with its spectrum scale
         };
         var options = new RenderOptions { Steps = 2, ImageSize = 16, Parameterization = factory, Thresholds = new[] { 1 } };
