@@ -55,6 +55,7 @@ public static class FeatureVisualization
                 .Where(m => m.name.Length > 0 && m.module is TorchSharp.Modules.ReLU)
                 .Select(m => LayerEdit.Output(m.name, (input, _) => step <= options.RedirectReluSteps ? RedirectedRelu.apply(input) : null))
                 .ToList();
+        var batching = new MicroBatching(model, objective, options.BatchSize, options.MicroBatch);
         ImageParameterization? image = null;
         optim.Optimizer? optimizer = null;
         try
@@ -62,7 +63,7 @@ public static class FeatureVisualization
             using var run = ForwardRun.Attach(model, new ForwardRunOptions
             {
                 Taps = objective.Layers.Distinct().ToList(),
-                Edits = redirections,
+                Edits = redirections.Concat(batching.Edits).ToList(),
                 StopAfterTaps = !objective.NeedsOutput,
                 KeepGraph = true,
                 Device = device,
@@ -82,12 +83,9 @@ public static class FeatureVisualization
                     input = OverRandomBackground(input, random);
                 }
 
-                using CaptureResult taps = run.Run(preprocess(input));
-                Tensor value = objective.Evaluate(new RenderContext(current, taps, taps.Output));
                 optimizer.zero_grad();
-                value.neg().backward();
+                double v = batching.Step(run, current, preprocess(input));
                 optimizer.step();
-                double v = value.item<float>();
                 history.Add(v);
                 if (thresholds.Contains(step))
                 {
@@ -141,6 +139,11 @@ public static class FeatureVisualization
         {
             throw new ArgumentOutOfRangeException(nameof(options),
                 $"Steps ({options.Steps}), image size ({options.ImageSize}), batch size ({options.BatchSize}) and learning rate ({options.LearningRate}) must all be positive.");
+        }
+
+        if (options.MicroBatch is int part && part <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), $"MicroBatch is {part}; expected 1 or more, or null to choose it from the model's activations.");
         }
 
         if (objective.MaxBatchIndex >= options.BatchSize)

@@ -28,6 +28,18 @@ public abstract class Objective
     /// <summary>The objective's value for the current forward pass: a scalar tensor, to be maximized.</summary>
     public abstract Tensor Evaluate(RenderContext context);
 
+    /// <summary>
+    /// Whether the objective is a sum of terms each computed from one batch item alone, so that a render may run
+    /// the batch through the model in parts (<see cref="RenderOptions.MicroBatch"/>) with the same gradients.
+    /// </summary>
+    internal virtual bool PerItem => false;
+
+    /// <summary>
+    /// The sum of the objective's terms that fall in the part of the batch <paramref name="context"/> holds (items
+    /// <see cref="RenderContext.ItemOffset"/> on), or null when none does. Only for <see cref="PerItem"/> objectives.
+    /// </summary>
+    internal virtual Tensor? EvaluatePart(RenderContext context) => Evaluate(context);
+
     /// <summary>The sum of two objectives.</summary>
     public static Objective operator +(Objective a, Objective b) => new SumObjective(a, b, 1);
 
@@ -86,8 +98,17 @@ public abstract class Objective
 
         public override int MaxBatchIndex => Math.Max(_a.MaxBatchIndex, _b.MaxBatchIndex);
 
+        internal override bool PerItem => _a.PerItem && _b.PerItem;
+
         public override Tensor Evaluate(RenderContext context) =>
             _sign > 0 ? _a.Evaluate(context) + _b.Evaluate(context) : _a.Evaluate(context) - _b.Evaluate(context);
+
+        internal override Tensor? EvaluatePart(RenderContext context)
+        {
+            Tensor? a = _a.EvaluatePart(context);
+            Tensor? b = _b.EvaluatePart(context);
+            return b is null ? a : a is null ? (_sign > 0 ? b : -b) : (_sign > 0 ? a + b : a - b);
+        }
     }
 
     private sealed class ScaledObjective : Objective
@@ -111,7 +132,11 @@ public abstract class Objective
 
         public override int MaxBatchIndex => _a.MaxBatchIndex;
 
+        internal override bool PerItem => _a.PerItem;
+
         public override Tensor Evaluate(RenderContext context) => _a.Evaluate(context) * _k;
+
+        internal override Tensor? EvaluatePart(RenderContext context) => _a.EvaluatePart(context) is Tensor a ? a * _k : null;
 
         private static string Wrap(Objective o) => o is SumObjective ? $"({o.Name})" : o.Name;
     }

@@ -172,7 +172,10 @@ public static partial class Objectives
         return direction.to(a.dtype, a.device).reshape(shape);
     }
 
-    /// <summary>An objective computed per batch item, summed over the batch or taken at one index.</summary>
+    /// <summary>
+    /// An objective computed per batch item, summed over the batch or taken at one index. Its function must compute
+    /// each item's value from that item alone (a render may run the batch through the model in parts).
+    /// </summary>
     private sealed class Leaf : Objective
     {
         private readonly string _name;
@@ -202,6 +205,19 @@ public static partial class Objectives
         public override bool NeedsOutput => _needsOutput;
 
         public override int MaxBatchIndex => _batch ?? -1;
+
+        internal override bool PerItem => true;
+
+        internal override Tensor? EvaluatePart(RenderContext context)
+        {
+            if (_batch is int b)
+            {
+                int local = b - context.ItemOffset;
+                return local < 0 || local >= context.BatchSize ? null : _perItem(context)[local];
+            }
+
+            return _perItem(context).sum();
+        }
 
         public override Tensor Evaluate(RenderContext context)
         {

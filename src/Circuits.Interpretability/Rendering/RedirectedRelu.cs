@@ -28,11 +28,27 @@ internal sealed class RedirectedRelu : torch.autograd.SingleTensorFunction<Redir
     public override List<Tensor> backward(torch.autograd.AutogradContext ctx, Tensor grad_output)
     {
         Tensor x = ctx.get_saved_variables()[0];
-        Tensor negative = x < 0;
+        using var scope = NewDisposeScope();
+        Tensor negative = x.lt(0);
         Tensor reluGrad = grad_output.masked_fill(negative, 0);
-        Tensor redirected = grad_output.masked_fill(negative.logical_and(grad_output > 0), 0);
         long[] perItem = x.shape.Select((s, i) => i == 0 ? s : 1L).ToArray();
-        Tensor alive = (reluGrad.flatten(1).norm(1) > 0).reshape(perItem);
-        return new List<Tensor> { where(alive, reluGrad, redirected) };
+
+        // Items whose ordinary gradient is non-zero somewhere keep it. The redirected gradient differs only for an item
+        // whose ordinary gradient is zero everywhere while the incoming one is not; usually there is none (and for a
+        // branch the objective does not read, the incoming gradient is zero too), so the common case costs three passes.
+        Tensor dead = reluGrad.flatten(1).norm(1).eq(0);
+        if (!dead.any().item<bool>())
+        {
+            return new List<Tensor> { reluGrad.MoveToOuterDisposeScope() };
+        }
+
+        Tensor redirect = dead.logical_and(grad_output.flatten(1).norm(1).gt(0));
+        if (!redirect.any().item<bool>())
+        {
+            return new List<Tensor> { reluGrad.MoveToOuterDisposeScope() };
+        }
+
+        Tensor redirected = grad_output.masked_fill(negative.logical_and(grad_output.gt(0)), 0);
+        return new List<Tensor> { where(redirect.reshape(perItem), redirected, reluGrad).MoveToOuterDisposeScope() };
     }
 }

@@ -15,11 +15,21 @@ public sealed class RenderContext
     /// <param name="activations">Activations by layer path.</param>
     /// <param name="output">The model's output, when the forward pass ran to the end.</param>
     public RenderContext(Tensor image, IReadOnlyDictionary<string, Tensor> activations, Tensor? output = null)
+        : this(image, activations, output, 0)
+    {
+    }
+
+    /// <summary>A context for the part of the batch that starts at item <paramref name="itemOffset"/>.</summary>
+    internal RenderContext(Tensor image, IReadOnlyDictionary<string, Tensor> activations, Tensor? output, int itemOffset)
     {
         Image = image ?? throw new ArgumentNullException(nameof(image));
         _activations = activations ?? throw new ArgumentNullException(nameof(activations));
         _output = output;
+        ItemOffset = itemOffset;
     }
+
+    /// <summary>The batch index of this context's first item: 0, or where the part starts when a render runs its batch in parts.</summary>
+    internal int ItemOffset { get; }
 
     /// <summary>The parameterized image before transformations: N x C x H x W in [0, 1].</summary>
     public Tensor Image { get; }

@@ -44,6 +44,16 @@ public sealed record RenderOptions
     public int RedirectReluSteps { get; init; } = 16;
 
     /// <summary>
+    /// How many images of the batch go through the model together within a step. Null (default): chosen once, at the
+    /// first step, from a measurement of one image's activations (as many as fit in about 16 MB, so that a part's
+    /// backward finds its activations in cache), which keeps a large batch from costing more per image than single
+    /// renders. The parameterization, transforms and optimizer still run on the whole batch, and the gradients are
+    /// the whole batch's (up to floating-point rounding). Applies only when the objective is a sum of per-image terms
+    /// (unit objectives and image penalties); batch-wide ones (diversity, alignment) always see the whole batch.
+    /// </summary>
+    public int? MicroBatch { get; init; }
+
+    /// <summary>
     /// The device of the image and of every step; null (default): the model's (<see cref="Core.ModelDevice.Of"/>,
     /// the CPU for a model without parameters). A device other than the model's is refused with
     /// <see cref="Core.DeviceMismatchException"/> before anything runs.

@@ -47,13 +47,29 @@ public static partial class Transforms
         Jitter(4),
     };
 
-    /// <summary>Applies <paramref name="transforms"/> in order.</summary>
+    /// <summary>
+    /// Applies <paramref name="transforms"/> in order, drawing their random choices in that order. A rotation followed
+    /// by a jitter runs as one grid sample whose output is the jitter's window (the pixels the crop would discard are
+    /// never computed); the result is the same as applying them one by one, up to floating-point rounding of the
+    /// sampling positions. (A scale and a rotation stay two resamplings: one would change the result.)
+    /// </summary>
     public static Tensor ApplyAll(IEnumerable<IImageTransform> transforms, Tensor image, Random random)
     {
         ArgumentNullException.ThrowIfNull(transforms);
-        foreach (IImageTransform t in transforms)
+        IReadOnlyList<IImageTransform> list = transforms as IReadOnlyList<IImageTransform> ?? transforms.ToList();
+        for (int i = 0; i < list.Count; i++)
         {
-            image = t.Apply(image, random);
+            if (list[i] is RotateTransform rotate && i + 1 < list.Count && list[i + 1] is JitterTransform { D: > 1 } jitter)
+            {
+                double degrees = rotate.Draw(random);
+                var (dy, dx) = jitter.Draw(image, random);
+                image = degrees == 0 ? Shift(image, jitter.D, dy, dx) : Rotate(image, degrees, (jitter.D, dy, dx));
+                i++;
+            }
+            else
+            {
+                image = list[i].Apply(image, random);
+            }
         }
 
         return image;
@@ -72,16 +88,34 @@ public static partial class Transforms
     }
 
     /// <summary>Rotates N x C x H x W about its centre by <paramref name="degrees"/> (counter-clockwise as displayed), bilinearly.</summary>
-    public static Tensor Rotate(Tensor image, double degrees)
+    public static Tensor Rotate(Tensor image, double degrees) => Rotate(image, degrees, null);
+
+    /// <summary>
+    /// Rotates like <see cref="Rotate(Tensor, double)"/> and returns only the window that <see cref="Shift"/>(result, d,
+    /// dy, dx) would keep, computing just those pixels: the window's normalized coordinates map affinely onto the full
+    /// output's (x = x'·W'/W + (W' + 2dx)/W − 1 with W' = W − d, likewise for y), composed into the rotation's matrix.
+    /// </summary>
+    internal static Tensor Rotate(Tensor image, double degrees, (int D, int Dy, int Dx)? window)
     {
         double a = degrees * Math.PI / 180;
         double cos = Math.Cos(a), sin = Math.Sin(a);
-        double aspect = (double)image.shape[3] / image.shape[2];
+        long h = image.shape[2], w = image.shape[3];
+        double aspect = (double)w / h;
         // affine_grid works in normalized coordinates; scale the off-diagonal terms for non-square images.
+        double[] m = { cos, -sin / aspect, 0, sin * aspect, cos, 0 };
+        long outH = h, outW = w;
+        if (window is var (d, dy, dx))
+        {
+            outH = h - d;
+            outW = w - d;
+            double sx = (double)outW / w, tx = ((outW + (2.0 * dx)) / w) - 1;
+            double sy = (double)outH / h, ty = ((outH + (2.0 * dy)) / h) - 1;
+            m = new[] { m[0] * sx, m[1] * sy, (m[0] * tx) + (m[1] * ty), m[3] * sx, m[4] * sy, (m[3] * tx) + (m[4] * ty) };
+        }
+
         using var scope = NewDisposeScope();
-        Tensor theta = tensor(new float[] { (float)cos, (float)(-sin / aspect), 0, (float)(sin * aspect), (float)cos, 0 }, image.dtype, image.device)
-            .reshape(1, 2, 3).expand(image.shape[0], 2, 3);
-        Tensor grid = nn.functional.affine_grid(theta, image.shape, align_corners: false);
+        Tensor theta = tensor(m.Select(v => (float)v).ToArray(), image.dtype, image.device).reshape(1, 2, 3).expand(image.shape[0], 2, 3);
+        Tensor grid = nn.functional.affine_grid(theta, new[] { image.shape[0], image.shape[1], outH, outW }, align_corners: false);
         return nn.functional.grid_sample(image, grid, GridSampleMode.Bilinear, GridSamplePaddingMode.Zeros, align_corners: false).MoveToOuterDisposeScope();
     }
 
@@ -117,6 +151,8 @@ public static partial class Transforms
 
         public string Name => $"jitter({_d})";
 
+        public int D => _d;
+
         public Tensor Apply(Tensor image, Random random)
         {
             if (_d <= 1)
@@ -124,12 +160,20 @@ public static partial class Transforms
                 return image;
             }
 
+            var (dy, dx) = Draw(image, random);
+            return Shift(image, _d, dy, dx);
+        }
+
+        /// <summary>The window's offset, drawn as <see cref="Apply"/> draws it (for d &gt; 1).</summary>
+        public (int Dy, int Dx) Draw(Tensor image, Random random)
+        {
             if (image.shape[2] <= _d || image.shape[3] <= _d)
             {
                 throw new CircuitsException($"jitter({_d}) needs an image larger than {_d} pixels; got {image.shape[2]} x {image.shape[3]}.");
             }
 
-            return Shift(image, _d, random.Next(_d), random.Next(_d));
+            int dy = random.Next(_d);
+            return (dy, random.Next(_d));
         }
     }
 
@@ -178,8 +222,11 @@ public static partial class Transforms
 
         public Tensor Apply(Tensor image, Random random)
         {
-            double d = Pick(_degrees, random);
+            double d = Draw(random);
             return d == 0 ? image : Rotate(image, d);
         }
+
+        /// <summary>The angle, drawn as <see cref="Apply"/> draws it.</summary>
+        public double Draw(Random random) => Pick(_degrees, random);
     }
 }
