@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using BenchmarkDotNet.Attributes;
@@ -85,51 +84,13 @@ public class ExpandedWeightsPeerBenchmarks
         return set.Weights.numel();
     }
 
-    /// <summary>Runs the peer through benchmarks/peers/run.sh (which installs python3-torch if missing) and returns its median.</summary>
+    /// <summary>Runs the peer (benchmarks/peers/expanded_weights.py) and returns its median.</summary>
     private static double RunPeer(string weightsFile, string peerOut, out int[] shape)
     {
-        string script = Path.Combine(RepositoryRoot(), "benchmarks", "peers", "run.sh");
-        var start = new ProcessStartInfo("bash")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (string argument in new[] { script, "expanded_weights.py", "--weights", weightsFile, "--source", "mixed3a", "--target", "mixed3b",
-            "--threads", Threads.ToString(CultureInfo.InvariantCulture), "--repeats", "5", "--out", peerOut })
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        using Process process = Process.Start(start) ?? throw new InvalidOperationException("Could not start bash for the PyTorch peer.");
-        Task<string> error = process.StandardError.ReadToEndAsync();
-        string output = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"The PyTorch peer failed (exit {process.ExitCode}): {error.Result}");
-        }
-
-        using var json = JsonDocument.Parse(output.Trim().Split('\n')[^1]);
-        shape = json.RootElement.GetProperty("shape").EnumerateArray().Select(e => e.GetInt32()).ToArray();
-        Console.WriteLine($"// peer: {output.Trim()}");
-        return json.RootElement.GetProperty("median_ms").GetDouble();
-    }
-
-    private static string RepositoryRoot()
-    {
-        foreach (string start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
-        {
-            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-            {
-                if (File.Exists(Path.Combine(dir.FullName, "Circuits.Interpretability.sln")))
-                {
-                    return dir.FullName;
-                }
-            }
-        }
-
-        throw new InvalidOperationException("Run the benchmarks from the repository (benchmarks/peers/ is found from Circuits.Interpretability.sln).");
+        JsonElement json = Peer.Run("expanded_weights.py", "--weights", weightsFile, "--source", "mixed3a", "--target", "mixed3b",
+            "--threads", Threads.ToString(CultureInfo.InvariantCulture), "--repeats", "5", "--out", peerOut);
+        shape = json.GetProperty("shape").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        return json.GetProperty("median_ms").GetDouble();
     }
 
     /// <summary>
@@ -141,46 +102,10 @@ public class ExpandedWeightsPeerBenchmarks
         public PeerConfig()
         {
             AddJob(Job.Default.WithLaunchCount(1).WithWarmupCount(3).WithIterationCount(15).WithToolchain(InProcessEmitToolchain.Instance));
-            AddColumn(new PeerColumn("PyTorch peer", (_, _) => $"{PeerMedianMs:N1} ms"));
-            AddColumn(new PeerColumn("peer / ours", (summary, benchmark) =>
+            AddColumn(new PeerColumn("PyTorch peer", "Median of the PyTorch peer's loop (one autograd pass per target channel) over 5 repeats, measured in this run's setup",
+                (_, _) => $"{PeerMedianMs:N1} ms"));
+            AddColumn(new PeerColumn("peer / ours", "The peer's median over this benchmark's median", (summary, benchmark) =>
                 summary[benchmark]?.ResultStatistics is { } stats ? $"{PeerMedianMs * 1e6 / stats.Median:N1}x" : "?"));
         }
-    }
-
-    private sealed class PeerColumn : IColumn
-    {
-        private readonly Func<Summary, BenchmarkCase, string> _value;
-
-        public PeerColumn(string name, Func<Summary, BenchmarkCase, string> value)
-        {
-            ColumnName = name;
-            _value = value;
-        }
-
-        public string Id => nameof(PeerColumn) + ColumnName;
-
-        public string ColumnName { get; }
-
-        public bool AlwaysShow => true;
-
-        public ColumnCategory Category => ColumnCategory.Custom;
-
-        public int PriorityInCategory => 0;
-
-        public bool IsNumeric => false;
-
-        public UnitType UnitType => UnitType.Dimensionless;
-
-        public string Legend => ColumnName == "PyTorch peer"
-            ? "Median of the PyTorch peer's loop (one autograd pass per target channel) over 5 repeats, measured in this run's setup"
-            : "The peer's median over this benchmark's median";
-
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => _value(summary, benchmarkCase);
-
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style) => GetValue(summary, benchmarkCase);
-
-        public bool IsAvailable(Summary summary) => true;
-
-        public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
     }
 }

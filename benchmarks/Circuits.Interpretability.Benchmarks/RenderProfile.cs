@@ -26,10 +26,7 @@ internal static class RenderProfile
         torch.set_num_threads(2);
         using var model = new InceptionV1(seed: 0);
         using var freeze = ModelFreeze.Apply(model);
-        var bare = nn.Sequential(model.named_children()
-            .Select(c => (c.name, (nn.Module<Tensor, Tensor>)c.module))
-            .Take(InceptionV1Index(model) + 1)
-            .ToArray());
+        var bare = RenderPeerBenchmarks.Trunk(model, Layer);
         var phases = new Dictionary<string, List<double>>();
         void Add(string name, double ms)
         {
@@ -107,9 +104,6 @@ internal static class RenderProfile
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name,-56} {values[values.Count / 2],9:F2}   (min {values[0]:F2}, n {values.Count})"));
         }
     }
-
-    private static int InceptionV1Index(InceptionV1 model) =>
-        model.named_children().Select(c => c.name).ToList().IndexOf(Layer);
 
     private sealed class Stamps : IProgress<RenderProgress>
     {
