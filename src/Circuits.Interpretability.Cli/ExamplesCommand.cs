@@ -19,9 +19,9 @@ internal static class ExamplesCommand
     {
         var unit = new Option<string>("--unit", "-u") { Description = "The neuron, layer:channel (its most active position in each image counts).", Required = true };
         var images = new Option<string>("--images", "-i") { Description = "Folder of .png/.jpg/.jpeg images, searched recursively.", Required = true };
-        var top = new Option<int>("--top") { Description = "How many of the most exciting images to keep.", DefaultValueFactory = _ => 9 };
-        var batch = new Option<int>("--batch") { Description = "Images per forward pass.", DefaultValueFactory = _ => 16 };
-        var size = new Option<int?>("--size") { Description = "Square size every image is resized to (default: the model's input size)." };
+        var top = CliOptions.Int("--top", "How many of the most exciting images to keep", 9, 1, 1000, "images");
+        var batch = CliOptions.Int("--batch", "Images per forward pass", 16, 1, 1024, "images");
+        var size = CliOptions.OptionalInt("--size", "Square size every image is resized to (default: the model's input size)", 8, CliOptions.MaxPixels, "pixels");
         var state = new Option<string?>("--state") { Description = "Progress file: a cancelled run started again with it resumes after the last finished batch." };
         var outDir = new Option<string>("--out", "-o") { Description = "Folder for the crops, their grid and the JSON summary.", DefaultValueFactory = _ => Path.Combine("out", "examples") };
         var command = new Command("examples", "Find the images of a folder that excite a neuron most; write crops around the most active positions, a grid and a JSON summary.")
@@ -30,27 +30,34 @@ internal static class ExamplesCommand
         };
         command.SetAction((parse, cancellationToken) =>
         {
-            ModelEntry entry = ModelCatalog.Find(parse.GetValue(CircuitsCli.Model)!);
-            bool json = parse.GetValue(CircuitsCli.Json);
             NeuronAddress neuron = NeuronAddress.Parse(parse.GetValue(unit)!);
+            if (neuron.Channel is null)
+            {
+                throw new UsageException($"--unit '{neuron}' names no channel; expected layer:channel, e.g. curves:4.");
+            }
+
             string folder = parse.GetValue(images)!;
             if (!Directory.Exists(folder))
             {
                 throw new DirectoryNotFoundException($"--images '{folder}' is not a folder; expected a folder of .png, .jpg or .jpeg images.");
             }
 
-            using LoadedModel loaded = CircuitsCli.LoadModel(parse, entry);
+            using ModelSession session = ModelSession.Open(parse, error);
+            ModelEntry entry = session.Entry;
+            session.Check(new NeuronAddress(neuron.Layer, neuron.Channel), "--unit");
+            bool json = session.Json;
             var options = new DatasetExamplesOptions
             {
                 TopK = parse.GetValue(top),
                 BatchSize = parse.GetValue(batch),
-                InputSize = parse.GetValue(size) ?? entry.DefaultInputSize,
+                InputSize = parse.GetValue(size) ?? session.InputSize,
                 StatePath = parse.GetValue(state),
                 Preprocess = entry.Preprocess,
             };
-            using DatasetExamplesResult result = CliProgress.Run(error, json, "dataset examples", 1, update =>
-                DatasetExamples.Find(loaded.Model, neuron, folder, options, new CliProgress.Forward<DatasetExamplesProgress>(p =>
-                    update(p.Total == 0 ? 1 : p.Processed / (double)p.Total, $"images {p.Processed}/{p.Total} ({p.Skipped} skipped)")), cancellationToken));
+            using DatasetExamplesResult result = CliProgress.Run(error, "examples", 1, 0, progress =>
+                DatasetExamples.Find(session.Model, neuron, folder, options, new CliProgress.Forward<DatasetExamplesProgress>(p =>
+                    progress.Update(p.Total == 0 ? 1 : p.Processed / (double)p.Total, $"images of {Path.GetFileName(Path.GetFullPath(folder))}",
+                        $"{p.Processed}/{p.Total} images ({p.Skipped} skipped)")), cancellationToken));
             if (result.Total == 0)
             {
                 throw new CircuitsException($"The folder '{Path.GetFullPath(folder)}' holds no .png, .jpg or .jpeg images; expected at least one.");
@@ -76,7 +83,7 @@ internal static class ExamplesCommand
             }
 
             var page = new HtmlReport($"Dataset examples of {neuron}");
-            page.Paragraph($"Model {entry.Name} (weights {loaded.Id}); the {result.Examples.Count} most exciting of {result.Total} images in {Path.GetFullPath(folder)}.");
+            page.Paragraph($"Model {entry.Name} (weights {session.Loaded.Id}{session.RandomNote}); the {result.Examples.Count} most exciting of {result.Total} images in {Path.GetFullPath(folder)}.");
             var unitReport = new UnitReport(neuron.Y is null ? neuron : new NeuronAddress(neuron.Layer, neuron.Channel));
             unitReport.AddDatasetExamples(result, folder).WriteTo(page, new UnitReportOptions { HeadingLevel = 2 });
             string reportPath = page.Save(stem + ".html");
@@ -84,7 +91,9 @@ internal static class ExamplesCommand
             var summary = new
             {
                 model = entry.Name,
-                modelId = loaded.Id,
+                modelId = session.Loaded.Id,
+                randomWeights = session.Loaded.RandomWeights,
+                device = session.DeviceName,
                 unit = neuron.ToString(),
                 folder = Path.GetFullPath(folder),
                 images = result.Total,
@@ -111,7 +120,7 @@ internal static class ExamplesCommand
             }
             else
             {
-                output.WriteLine($"top {result.Examples.Count} of {result.Total} images for {neuron} ({entry.Name}; {result.Skipped.Count} skipped{(result.ResumedFrom > 0 ? $", resumed after {result.ResumedFrom}" : string.Empty)}):");
+                output.WriteLine($"top {result.Examples.Count} of {result.Total} images for {neuron} ({entry.Name}{session.RandomNote}; {result.Skipped.Count} skipped{(result.ResumedFrom > 0 ? $", resumed after {result.ResumedFrom}" : string.Empty)}):");
                 output.WriteLine("  rank  activation  position (y, x)  file");
                 for (int i = 0; i < result.Examples.Count; i++)
                 {

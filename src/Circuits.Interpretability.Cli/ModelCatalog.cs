@@ -17,7 +17,8 @@ public sealed record ModelRequest(int Seed, string? WeightsPath = null, bool Ran
 /// <param name="Model">The model, in eval mode.</param>
 /// <param name="Id">Identifies model and weights, for example <c>inceptionv1/sha256=0123abcd…</c>.</param>
 /// <param name="WeightsSource">Where the weights came from, for people.</param>
-public sealed record LoadedModel(nn.Module<Tensor, Tensor> Model, string Id, string WeightsSource) : IDisposable
+/// <param name="RandomWeights">True when the weights are random (seeded or as constructed), not learned or designed: results show shapes and data flow only.</param>
+public sealed record LoadedModel(nn.Module<Tensor, Tensor> Model, string Id, string WeightsSource, bool RandomWeights = false) : IDisposable
 {
     /// <inheritdoc />
     public void Dispose() => Model.Dispose();
@@ -31,8 +32,11 @@ public sealed record LoadedModel(nn.Module<Tensor, Tensor> Model, string Id, str
 /// <param name="Preprocess">The model's input convention, from RGB in [0, 1] (null: the model takes it as is).</param>
 /// <param name="CatalogLayers">The layers a whole-model catalog renders by default.</param>
 /// <param name="CatalogRecipe">The render-catalog recipe name (it names <paramref name="Preprocess"/>; see <see cref="Rendering.RenderCatalog.Key"/>).</param>
+/// <param name="DefaultCrop">The side of an expanded weight's window when <c>--crop</c> is not given (the model's kernels).</param>
+/// <param name="UnitLabel">What a unit is by design (for example "line at 45°"), when the model knows; null otherwise.</param>
 public sealed record ModelEntry(string Name, string Description, int DefaultInputSize, Func<ModelRequest, LoadedModel> Create,
-    Func<Tensor, Tensor>? Preprocess = null, IReadOnlyList<string>? CatalogLayers = null, string CatalogRecipe = "default");
+    Func<Tensor, Tensor>? Preprocess = null, IReadOnlyList<string>? CatalogLayers = null, string CatalogRecipe = "default", int DefaultCrop = 5,
+    Func<NeuronAddress, string?>? UnitLabel = null);
 
 /// <summary>The models the tool knows by name.</summary>
 public static class ModelCatalog
@@ -42,9 +46,9 @@ public static class ModelCatalog
     {
         new ModelEntry("curve-circuit", "CurveCircuit: hand-built line and curve detectors with weights set by formula (the ground truth; no download)", 64,
             request => BuiltIn(request, "curve-circuit", new CurveCircuit(), "weights set by formula"),
-            CatalogLayers: new[] { CurveCircuit.LinesLayer, CurveCircuit.CurvesLayer }),
+            CatalogLayers: new[] { CurveCircuit.LinesLayer, CurveCircuit.CurvesLayer }, DefaultCrop: new CurveCircuitOptions().CurveKernelSize, UnitLabel: CurveCircuitLabels.Label),
         new ModelEntry("small-convnet", "SmallConvNet: a small seeded conv net built into the library (no download)", 64,
-            request => BuiltIn(request, $"small-convnet/seed={request.Seed}", new SmallConvNet(request.Seed), $"seeded random weights (seed {request.Seed})"),
+            request => BuiltIn(request, $"small-convnet/seed={request.Seed}", new SmallConvNet(request.Seed), $"seeded RANDOM weights (seed {request.Seed})", random: true),
             CatalogLayers: new[] { "features.conv1", "features.conv2", "features.conv3" }),
         new ModelEntry("inceptionv1", "InceptionV1 (Lucid's inception5h naming): weights from --weights, or inception5h.pth in the model cache", InceptionV1.DefaultInputSize,
             LoadInception, InceptionV1.Preprocess,
@@ -55,7 +59,8 @@ public static class ModelCatalog
     /// <exception cref="CircuitsException">No model has that name; the message lists the known ones.</exception>
     public static ModelEntry Find(string name) =>
         All.FirstOrDefault(m => string.Equals(m.Name, name, StringComparison.OrdinalIgnoreCase))
-        ?? throw new CircuitsException($"Unknown model '{name}'. Known models: {string.Join(", ", All.Select(m => m.Name))}.");
+        ?? throw new UsageException($"Unknown model '{name}'. Known models: {string.Join(", ", All.Select(m => m.Name))}; " +
+                                    "or name your own with --model-assembly PATH --model TYPE.");
 
     /// <summary>Creates the model in eval mode.</summary>
     public static LoadedModel Load(string name, ModelRequest request)
@@ -68,15 +73,17 @@ public static class ModelCatalog
     /// <summary>The names of a model's layers, for error messages.</summary>
     public static IReadOnlyList<string> LayerNames(nn.Module model) => ModelLayers.Names(model);
 
-    private static LoadedModel BuiltIn(ModelRequest request, string id, nn.Module<Tensor, Tensor> model, string source)
+    private static LoadedModel BuiltIn(ModelRequest request, string id, nn.Module<Tensor, Tensor> model, string source, bool random = false)
     {
-        if (request.WeightsPath is not null)
+        if (request.WeightsPath is not null || request.RandomWeights)
         {
             model.Dispose();
-            throw new CircuitsException($"--weights '{request.WeightsPath}' does not apply to the built-in model '{id.Split('/')[0]}', whose weights are {source}; only inceptionv1 reads a weight file.");
+            string option = request.WeightsPath is not null ? $"--weights '{request.WeightsPath}'" : "--random-weights";
+            throw new UsageException($"{option} does not apply to the built-in model '{id.Split('/')[0]}' ({source}); " +
+                                     "only models that read a weight file (inceptionv1, or your own with --model-assembly) take --weights or --random-weights.");
         }
 
-        return new LoadedModel(model, id, source);
+        return new LoadedModel(model, id, source, random);
     }
 
     private static LoadedModel LoadInception(ModelRequest request)
@@ -87,7 +94,7 @@ public static class ModelCatalog
             if (request.RandomWeights)
             {
                 return new LoadedModel(new InceptionV1(request.Seed), InceptionV1Weights.RandomModelId(request.Seed),
-                    $"seeded RANDOM weights (seed {request.Seed}), for shape and flow checks only");
+                    $"seeded RANDOM weights (seed {request.Seed}), for shape and flow checks only", RandomWeights: true);
             }
 
             throw new CircuitsException(InceptionV1Weights.Guidance());

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using Circuits.Interpretability.Hooks;
 using Circuits.Interpretability.Rendering;
 
 namespace Circuits.Interpretability.Cli;
@@ -20,11 +19,16 @@ internal static class RenderCommand
             AllowMultipleArgumentsPerToken = true,
         };
         var channels = new Option<string?>("--channels", "-c") { Description = "Channels to render, e.g. 0-15,20 (with exactly one layer)." };
-        var steps = new Option<int>("--steps") { Description = "Optimization steps per batch.", DefaultValueFactory = _ => 512 };
-        var size = new Option<int>("--size") { Description = "Image size in pixels.", DefaultValueFactory = _ => 128 };
-        var batch = new Option<int>("--batch") { Description = "Units rendered together in one optimization.", DefaultValueFactory = _ => 16 };
-        var rate = new Option<double>("--learning-rate") { Description = "Adam's learning rate.", DefaultValueFactory = _ => 0.05 };
-        var shard = new Option<string>("--shard") { Description = "Render only shard i of n (0-based, e.g. 3/8); shards are disjoint and together cover the catalog.", DefaultValueFactory = _ => "0/1" };
+        var steps = CliOptions.Int("--steps", "Optimization steps per batch", 512, 1, 100_000, "steps");
+        var size = CliOptions.Int("--size", "Image size in pixels", 128, 8, CliOptions.MaxPixels, "pixels");
+        var batch = CliOptions.Int("--batch", "Units rendered together in one optimization", 16, 1, 1024, "units");
+        var rate = CliOptions.Double("--learning-rate", "Adam's learning rate", 0.05, 0, 10, "a rate");
+        var shard = new Option<(int Index, int Count)>("--shard")
+        {
+            Description = "Render only shard i of n (0-based, e.g. 3/8); shards are disjoint and together cover the catalog (default 0/1).",
+            DefaultValueFactory = _ => (0, 1),
+            CustomParser = ParseShard,
+        };
         var outDir = new Option<string>("--out", "-o") { Description = "Output folder of the catalog.", DefaultValueFactory = _ => Path.Combine("out", "catalog") };
         var plan = new Option<bool>("--plan") { Description = "Print the plan (batches of this shard) and exit without rendering." };
 
@@ -37,12 +41,10 @@ internal static class RenderCommand
 
         int Execute(ParseResult parse, CancellationToken cancellationToken)
         {
-            ModelEntry entry = ModelCatalog.Find(parse.GetValue(CircuitsCli.Model)!);
-            int seed = parse.GetValue(CircuitsCli.Seed);
-            bool json = parse.GetValue(CircuitsCli.Json);
-            var (shardIndex, shardCount) = RenderCatalog.ParseShard(parse.GetValue(shard)!);
+            ModelEntry entry = ModelSession.ResolveEntry(parse);
+            var (shardIndex, shardCount) = parse.GetValue(shard);
             string[] chosenLayers = (parse.GetValue(layers) ?? Array.Empty<string>())
-                .SelectMany(l => l.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToArray();
+                .SelectMany(l => l.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).Distinct().ToArray();
             if (chosenLayers.Length == 0)
             {
                 chosenLayers = (entry.CatalogLayers ?? Array.Empty<string>()).ToArray();
@@ -50,47 +52,69 @@ internal static class RenderCommand
 
             if (chosenLayers.Length == 0)
             {
-                throw new ArgumentException($"Model '{entry.Name}' has no default catalog layers; name them with --layers.");
+                throw new UsageException($"Model '{entry.Name}' has no default catalog layers; name them with --layers.");
             }
 
             string? channelText = parse.GetValue(channels);
             if (channelText is not null && chosenLayers.Length != 1)
             {
-                throw new ArgumentException($"--channels needs exactly one layer; got {chosenLayers.Length} ({string.Join(", ", chosenLayers)}).");
+                throw new UsageException($"--channels needs exactly one layer; got {chosenLayers.Length} ({string.Join(", ", chosenLayers)}).");
             }
 
-            using LoadedModel loaded = CircuitsCli.LoadModel(parse, entry);
-            var model = loaded.Model;
-            int input = entry.DefaultInputSize;
-            RenderCatalog catalog = channelText is null
-                ? RenderCatalog.Plan(model, chosenLayers, new long[] { 1, 3, input, input }, parse.GetValue(batch))
-                : PlanChannels(model, chosenLayers[0], channelText, input, parse.GetValue(batch));
+            using ModelSession session = ModelSession.Open(parse, error, entry);
+            int batchSize = parse.GetValue(batch);
+            RenderCatalog catalog = RenderCatalog.Plan(
+                chosenLayers.Select(l =>
+                {
+                    int count = session.ChannelCount(l);
+                    return (l, count, channelText is null ? null : (IReadOnlyList<int>?)ParseChannels(channelText, l, count));
+                }).ToList(),
+                batchSize);
             IReadOnlyList<CatalogBatch> mine = catalog.Shard(shardIndex, shardCount);
             var options = new RenderOptions
             {
                 Steps = parse.GetValue(steps),
                 ImageSize = parse.GetValue(size),
                 LearningRate = parse.GetValue(rate),
-                Seed = seed,
+                Seed = session.Seed,
                 Preprocess = entry.Preprocess,
+                Device = session.Device,
             };
             string folder = parse.GetValue(outDir)!;
-            string modelId = loaded.Id;
 
             if (parse.GetValue(plan))
             {
-                WritePlan(output, json, entry.Name, shardIndex, shardCount, catalog, mine);
+                WritePlan(output, session.Json, entry.Name, shardIndex, shardCount, catalog, mine);
                 return ExitCodes.Success;
             }
 
-            IReadOnlyList<CatalogEntry> done = WithProgress(error, json, mine, options.Steps,
-                progress => RenderCatalog.Run(model, modelId, mine, options, folder, entry.CatalogRecipe, progress, cancellationToken));
+            foreach (var group in mine.GroupBy(b => b.Layer))
+            {
+                int largest = group.Max(b => b.Channels.Count);
+                MemoryEstimate.Require(MemoryEstimate.Render(session, group.Key, options.ImageSize, largest), session,
+                    $"Rendering {largest} units of '{group.Key}' together at {options.ImageSize} x {options.ImageSize} px");
+            }
 
-            if (json)
+            int[] unitsBefore = mine.Select(b => b.Channels.Count).Prepend(0).ToArray();
+            for (int i = 1; i < unitsBefore.Length; i++)
+            {
+                unitsBefore[i] += unitsBefore[i - 1];
+            }
+
+            int totalUnits = unitsBefore[^1];
+            IReadOnlyList<CatalogEntry> done = CliProgress.Run(error, "render", mine.Count * (double)options.Steps, totalUnits, progress =>
+                RenderCatalog.Run(session.Model, session.Loaded.Id, mine, options, folder, entry.CatalogRecipe, new CliProgress.Forward<CatalogProgress>(p =>
+                    progress.Update((p.BatchesDone * (double)options.Steps) + p.Step, $"{p.Layer} batch {Math.Min(p.BatchesDone + 1, p.Batches)}/{p.Batches}",
+                        $"step {p.Step}/{p.Steps}", unitsBefore[Math.Min(p.BatchesDone, mine.Count)])), cancellationToken));
+
+            if (session.Json)
             {
                 output.WriteLine(JsonSerializer.Serialize(new
                 {
                     model = entry.Name,
+                    modelId = session.Loaded.Id,
+                    randomWeights = session.Loaded.RandomWeights,
+                    device = session.DeviceName,
                     shard = $"{shardIndex}/{shardCount}",
                     units = done.Count,
                     rendered = done.Count(e => e.Rendered),
@@ -108,47 +132,68 @@ internal static class RenderCommand
             }
             else
             {
-                output.WriteLine($"shard {shardIndex}/{shardCount}: {done.Count} units ({done.Count(e => e.Rendered)} rendered, {done.Count(e => !e.Rendered)} already complete) in {Path.GetFullPath(folder)}");
+                output.WriteLine($"shard {shardIndex}/{shardCount}: {done.Count} units ({done.Count(e => e.Rendered)} rendered, {done.Count(e => !e.Rendered)} already complete) in {Path.GetFullPath(folder)}{session.RandomNote}");
             }
 
             return ExitCodes.Success;
         }
     }
 
-    /// <summary>Parses <c>0-15,20</c> into channels.</summary>
-    internal static IReadOnlyList<int> ParseChannels(string text)
+    /// <summary>
+    /// Parses <c>0-15,20</c> into the channels of <paramref name="layer"/>, which has <paramref name="count"/>: every
+    /// number is checked against the layer before any list is made, and the first one outside it is named.
+    /// </summary>
+    /// <exception cref="UsageException">The text is malformed, a range runs backwards, or a channel is outside the layer.</exception>
+    internal static IReadOnlyList<int> ParseChannels(string text, string layer, int count)
     {
         var result = new List<int>();
         foreach (string part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             string[] ends = part.Split('-');
-            bool ok = ends.Length is 1 or 2;
-            int from = 0;
-            int to = 0;
-            ok = ok && int.TryParse(ends[0], NumberStyles.None, CultureInfo.InvariantCulture, out from);
-            ok = ok && (ends.Length == 1 ? (to = from) >= 0 : int.TryParse(ends[1], NumberStyles.None, CultureInfo.InvariantCulture, out to));
+            long from = 0, to = 0;
+            bool ok = ends.Length is 1 or 2
+                      && long.TryParse(ends[0], NumberStyles.None, CultureInfo.InvariantCulture, out from)
+                      && (ends.Length == 1 ? (to = from) >= 0 : long.TryParse(ends[1], NumberStyles.None, CultureInfo.InvariantCulture, out to));
             if (!ok || to < from)
             {
-                throw new ArgumentException($"Channels '{text}' are not valid at '{part}'; expected numbers and ranges a-b with a <= b, such as 0-15,20.");
+                throw new UsageException($"--channels '{text}' is not valid at '{part}'; expected numbers and ranges a-b with a <= b, such as 0-15,20.");
             }
 
-            result.AddRange(Enumerable.Range(from, to - from + 1));
+            long bad = from >= count ? from : to >= count ? to : -1;
+            if (bad >= 0)
+            {
+                throw new UsageException($"--channels '{text}': channel {bad} is outside layer '{layer}', which has channels 0 to {count - 1}.");
+            }
+
+            for (long c = from; c <= to; c++)
+            {
+                if (!result.Contains((int)c))
+                {
+                    result.Add((int)c);
+                }
+            }
         }
 
-        if (result.Count == 0)
-        {
-            throw new ArgumentException($"Channels '{text}' name no channel; expected numbers and ranges such as 0-15,20.");
-        }
-
-        return result;
+        return result.Count > 0 ? result : throw new UsageException($"--channels '{text}' names no channel; expected numbers and ranges such as 0-15,20.");
     }
 
-    private static RenderCatalog PlanChannels(TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor> model, string layer, string text, int input, int batchSize)
+    private static (int Index, int Count) ParseShard(System.CommandLine.Parsing.ArgumentResult result)
     {
-        _ = ModelLayers.Find(model, layer);
-        LayerTable table = LayerTable.Describe(model, new long[] { 1, 3, input, input });
-        long[] shape = table[layer].OutputShape ?? throw new UnsupportedLayerException($"Layer '{layer}' did not run in a forward pass, so its channels are unknown.");
-        return RenderCatalog.Plan(new[] { (layer, (int)shape[1], (IReadOnlyList<int>?)ParseChannels(text)) }, batchSize);
+        if (result.Tokens.Count == 0)
+        {
+            return (0, 1);
+        }
+
+        string text = result.Tokens[0].Value;
+        try
+        {
+            return RenderCatalog.ParseShard(text);
+        }
+        catch (ArgumentException)
+        {
+            result.AddError($"--shard '{text}' is not valid; expected i/n with 0 <= i < n, for example 0/4 to 3/4.");
+            return (0, 1);
+        }
     }
 
     private static void WritePlan(TextWriter output, bool json, string model, int index, int count, RenderCatalog catalog, IReadOnlyList<CatalogBatch> mine)
@@ -172,9 +217,4 @@ internal static class RenderCommand
             output.WriteLine($"  batch {b.Index}: {b.Layer} channels {b.Channels[0]}..{b.Channels[^1]} ({b.Channels.Count})");
         }
     }
-
-    /// <summary>Runs <paramref name="work"/> with a progress bar over every batch's steps (see <see cref="CliProgress"/>).</summary>
-    private static T WithProgress<T>(TextWriter error, bool json, IReadOnlyList<CatalogBatch> batches, int steps, Func<IProgress<CatalogProgress>, T> work) =>
-        CliProgress.Run(error, json, "rendering", batches.Count * (double)steps, update => work(new CliProgress.Forward<CatalogProgress>(value =>
-            update((value.BatchesDone * (double)steps) + value.Step, $"rendering {value.Layer} (batch {Math.Min(value.BatchesDone + 1, value.Batches)}/{value.Batches})"))));
 }

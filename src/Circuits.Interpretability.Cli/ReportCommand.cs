@@ -38,11 +38,11 @@ internal static class ReportCommand
             Description = "Units to study, layer:channel, comma-separated; a bare channel keeps the previous layer (curves:0,4,8). Default: a few of the model's best-known units.",
         };
         var from = new Option<string?>("--from") { Description = "The source layer of the circuits (default: the model's layer before the units' layer)." };
-        var top = new Option<int>("--top") { Description = "Strongest inputs shown per unit as weight images.", DefaultValueFactory = _ => 4 };
-        var crop = new Option<int?>("--crop") { Description = "Side of each expanded weight's window (odd; default 13 for the curve circuit's kernels, else 5)." };
-        var steps = new Option<int>("--steps") { Description = "Optimization steps of the feature visualizations.", DefaultValueFactory = _ => 192 };
-        var size = new Option<int>("--size") { Description = "Feature visualization size in pixels.", DefaultValueFactory = _ => 64 };
-        var objective = new Option<string>("--objective") { Description = "neuron (the centre position) or channel (the whole map).", DefaultValueFactory = _ => "neuron" };
+        var top = CliOptions.Int("--top", "Strongest inputs shown per unit as weight images", 4, 1, 100, "inputs");
+        var crop = CliOptions.OptionalInt("--crop", "Side of each expanded weight's window (default: the model's, 13 for the curve circuit's 13 x 13 kernels, else 5)", 1, 255, "positions", odd: true);
+        var steps = CliOptions.Int("--steps", "Optimization steps of the feature visualizations", 192, 1, 100_000, "steps");
+        var size = CliOptions.Int("--size", "Feature visualization size in pixels", 64, 8, CliOptions.MaxPixels, "pixels");
+        var objective = CliOptions.Choice("--objective", "What each visualization excites: the centre neuron or the whole channel", "neuron", "neuron", "channel");
         var outDir = new Option<string>("--out", "-o") { Description = "Folder of the report.", DefaultValueFactory = _ => "out" };
         var command = new Command("report", "Feature visualizations, circuits one layer back (expanded weights) and tuning curves of chosen units, in one self-contained HTML report.")
         {
@@ -50,40 +50,45 @@ internal static class ReportCommand
         };
         command.SetAction((parse, cancellationToken) =>
         {
-            ModelEntry entry = ModelCatalog.Find(parse.GetValue(CircuitsCli.Model)!);
-            bool json = parse.GetValue(CircuitsCli.Json);
-            Defaults defaults = ByModel.TryGetValue(entry.Name, out var d) ? d : new Defaults(string.Empty, string.Empty, 5, s => new CurveStimulus { Width = s, Height = s }, 10);
-            IReadOnlyList<NeuronAddress> chosen = ParseUnits(parse.GetValue(units) ?? defaults.Units);
-            int k = Positive(parse.GetValue(top), "--top");
-            int stepCount = Positive(parse.GetValue(steps), "--steps");
-            int pixels = Positive(parse.GetValue(size), "--size");
-            int cropSize = parse.GetValue(crop) ?? defaults.Crop;
-            bool neuronObjective = parse.GetValue(objective)!.ToLowerInvariant() switch
-            {
-                "neuron" => true,
-                "channel" => false,
-                var other => throw new ArgumentException($"--objective '{other}' is not known; expected neuron or channel."),
-            };
-            int seed = parse.GetValue(CircuitsCli.Seed);
+            ModelEntry entry = ModelSession.ResolveEntry(parse);
+            Defaults defaults = ByModel.TryGetValue(entry.Name, out var d) ? d : new Defaults(string.Empty, string.Empty, entry.DefaultCrop, s => new CurveStimulus { Width = s, Height = s }, 10);
+            string? unitText = parse.GetValue(units) ?? (defaults.Units.Length > 0 ? defaults.Units : null)
+                ?? throw new UsageException($"Model '{entry.Name}' has no default units; name them with --units, e.g. --units layer:0,1,2.");
+            IReadOnlyList<NeuronAddress> chosen = ParseUnits(unitText);
+            int k = parse.GetValue(top);
+            int stepCount = parse.GetValue(steps);
+            int pixels = parse.GetValue(size);
+            int cropSize = parse.GetValue(crop) ?? entry.DefaultCrop;
+            bool neuronObjective = parse.GetValue(objective) == "neuron";
             string folder = parse.GetValue(outDir)!;
 
-            using LoadedModel loaded = CircuitsCli.LoadModel(parse, entry);
-            var model = loaded.Model;
-            model.eval();
-            foreach (string layer in chosen.Select(u => u.Layer).Distinct())
+            using ModelSession session = ModelSession.Open(parse, error, entry);
+            bool json = session.Json;
+            int seed = session.Seed;
+            LoadedModel loaded = session.Loaded;
+            var model = session.Model;
+            foreach (NeuronAddress unit in chosen)
             {
-                ModelLayers.Find(model, layer); // an unknown layer fails here, naming the nearest real ones
+                session.Check(unit, "--units"); // an unknown layer or channel fails here, before any work, naming what exists
             }
 
             string source = parse.GetValue(from) ?? SourceFor(entry, defaults, chosen);
-            int input = entry.DefaultInputSize;
+            session.ChannelCount(source);
+            int input = session.InputSize;
+            foreach (string layer in chosen.Select(u => u.Layer).Distinct())
+            {
+                MemoryEstimate.Require(MemoryEstimate.Render(session, layer, pixels, chosen.Count), session,
+                    $"Rendering {chosen.Count} units together at {pixels} x {pixels} px");
+            }
+
             var report = new HtmlReport($"circuits report: {entry.Name}");
             report.Paragraph($"{entry.Description}. Weights: {loaded.WeightsSource} (id {loaded.Id}). Seed {seed}; made by 'circuits report' on {DateTime.UtcNow:yyyy-MM-dd}.");
 
-            var (render, expanded, tuning) = CliProgress.Run(error, json, "report", stepCount + 2, update =>
+            var (render, expanded, tuning) = CliProgress.Run(error, "report", stepCount + 2, chosen.Count, progress =>
             {
                 // 1. Feature visualizations: every unit in one batched optimization.
-                update(0, $"rendering {chosen.Count} units ({stepCount} steps, {pixels} px, one batch)");
+                string rendering = $"rendering {chosen.Count} units ({pixels} px, one batch)";
+                progress.Update(0, rendering, $"step 0/{stepCount}", 0);
                 Objective goal = chosen.Select((u, i) => neuronObjective ? Objectives.Neuron(u, batch: i) : Objectives.Channel(u, batch: i)).Aggregate((a, b) => a + b);
                 RenderResult rendered = FeatureVisualization.Render(model, goal, new RenderOptions
                 {
@@ -93,11 +98,12 @@ internal static class ReportCommand
                     Seed = seed,
                     Preprocess = entry.Preprocess,
                     Transforms = input >= 128 ? null : Array.Empty<IImageTransform>(),
-                }, new CliProgress.Forward<RenderProgress>(p => update(p.Step, $"rendering {chosen.Count} units ({stepCount} steps, {pixels} px, one batch)")), cancellationToken);
+                    Device = session.Device,
+                }, new CliProgress.Forward<RenderProgress>(p => progress.Update(p.Step, rendering, $"step {p.Step}/{stepCount}", 0)), cancellationToken);
                 try
                 {
                     // 2. Circuits one layer back, one expanded-weight computation per target layer.
-                    update(stepCount, $"expanded weights {source} -> {string.Join(", ", chosen.Select(u => u.Layer).Distinct())}");
+                    progress.Update(stepCount, $"expanded weights {source} -> {string.Join(", ", chosen.Select(u => u.Layer).Distinct())}", null, chosen.Count);
                     var sets = new Dictionary<string, ExpandedWeightSet>(StringComparer.Ordinal);
                     try
                     {
@@ -105,15 +111,15 @@ internal static class ReportCommand
                         {
                             cancellationToken.ThrowIfCancellationRequested();
                             sets[group.Key] = ExpandedWeights.Compute(model, source, group.Key, new long[] { 3, input, input },
-                                new ExpandedWeightsOptions { TargetChannels = group.Select(u => u.Channel!.Value).Distinct().ToList(), CropSize = cropSize });
+                                new ExpandedWeightsOptions { TargetChannels = group.Select(u => u.Channel!.Value).Distinct().ToList(), CropSize = cropSize }, cancellationToken: cancellationToken);
                         }
 
                         // 3. Orientation tuning over synthetic curves, read at the centre position.
-                        update(stepCount + 1, "tuning curves");
+                        progress.Update(stepCount + 1, "tuning curves");
                         var sweep = StimulusSweep.Orientation(defaults.Stimulus(input), defaults.Step);
                         IReadOnlyList<TuningCurve> curves = TuningCurves.MeasureMany(model, chosen, sweep, new TuningOptions { Preprocess = entry.Preprocess },
                             cancellationToken: cancellationToken);
-                        update(stepCount + 2, "writing the report");
+                        progress.Update(stepCount + 2, "writing the report");
                         return (rendered, sets, curves);
                     }
                     catch
@@ -189,13 +195,18 @@ internal static class ReportCommand
                 string path = report.Save(Path.Combine(folder, $"report-{SafeFileName.From(entry.Name)}.html"));
                 if (json)
                 {
-                    output.WriteLine(JsonSerializer.Serialize(new { model = entry.Name, modelId = loaded.Id, report = path, source, units = summaries }, CircuitsCli.JsonOptions));
+                    output.WriteLine(JsonSerializer.Serialize(new { model = entry.Name, modelId = loaded.Id, randomWeights = loaded.RandomWeights, device = session.DeviceName, report = path, source, units = summaries }, CircuitsCli.JsonOptions));
                 }
                 else
                 {
                     foreach (var row in rows)
                     {
                         output.WriteLine($"  {row[0],-16} {row[1]}; strongest inputs: {row[2]}");
+                    }
+
+                    if (loaded.RandomWeights)
+                    {
+                        output.WriteLine($"  (RANDOM weights: {loaded.WeightsSource}; the report shows shapes and data flow, not learned features)");
                     }
 
                     output.WriteLine($"Report: {path}");
@@ -224,14 +235,14 @@ internal static class ReportCommand
         {
             if (int.TryParse(token, NumberStyles.Integer, CultureInfo.InvariantCulture, out int channel))
             {
-                result.Add(new NeuronAddress(layer ?? throw new ArgumentException($"--units '{text}': channel {channel} comes before any layer; expected layer:channel first, e.g. curves:0,4,8."), channel));
+                result.Add(new NeuronAddress(layer ?? throw new UsageException($"--units '{text}': channel {channel} comes before any layer; expected layer:channel first, e.g. curves:0,4,8."), channel));
                 continue;
             }
 
             NeuronAddress unit = NeuronAddress.Parse(token);
             if (unit.Channel is null || unit.Y is not null)
             {
-                throw new ArgumentException($"--units '{text}': '{token}' is not layer:channel; expected e.g. curves:0,4,8 or mixed3b:379,mixed4a:97.");
+                throw new UsageException($"--units '{text}': '{token}' is not layer:channel; expected e.g. curves:0,4,8 or mixed3b:379,mixed4a:97.");
             }
 
             result.Add(unit);
@@ -240,7 +251,7 @@ internal static class ReportCommand
 
         if (result.Count == 0)
         {
-            throw new ArgumentException($"--units '{text}' names no unit; expected layer:channel, e.g. curves:0,4,8.");
+            throw new UsageException($"--units '{text}' names no unit; expected layer:channel, e.g. curves:0,4,8.");
         }
 
         return result;
@@ -261,11 +272,8 @@ internal static class ReportCommand
             return defaults.Source;
         }
 
-        throw new ArgumentException($"No default source layer for {string.Join(", ", layers)} in model '{entry.Name}'; name the circuits' source layer with --from.");
+        throw new UsageException($"No default source layer for {string.Join(", ", layers)} in model '{entry.Name}'; name the circuits' source layer with --from.");
     }
-
-    private static int Positive(int value, string name) =>
-        value > 0 ? value : throw new ArgumentException($"{name} {value} is not valid; expected a positive number.");
 
     private static string F(double value, string format) => value.ToString(format, CultureInfo.InvariantCulture);
 }

@@ -79,22 +79,35 @@ public sealed class ExpandedWeightSet : IDisposable
         return Get(targetChannel, sourceChannel).square().sum().sqrt().item<float>();
     }
 
-    /// <summary>The <paramref name="count"/> source channels with the strongest connection to <paramref name="targetChannel"/>, strongest first.</summary>
+    /// <summary>
+    /// The <paramref name="count"/> source channels with the strongest connection to <paramref name="targetChannel"/>,
+    /// strongest first. Strengths (<see cref="Strength"/>) are compared at <see cref="RankingDigits"/> significant
+    /// digits, so that maps equal by design (mirror images, whose float32 norms differ in the last bits) tie; ties go
+    /// by source channel, lowest first. The returned strengths are not rounded.
+    /// </summary>
+    /// <exception cref="CircuitsException"><paramref name="count"/> is not positive.</exception>
     public IReadOnlyList<(int SourceChannel, double Strength)> TopSources(int targetChannel, int count)
     {
         if (count <= 0)
         {
-            throw new ArgumentOutOfRangeException(nameof(count), $"count ({count}) must be positive.");
+            throw new CircuitsException($"The number of top sources is {count}; expected 1 or more.");
         }
 
         using var scope = NewDisposeScope();
         float[] norms = Weights[TargetIndex(targetChannel)].square().sum(new long[] { 1, 2 }).sqrt().contiguous().data<float>().ToArray();
         return norms.Select((n, i) => (SourceChannels[i], (double)n))
-            .OrderByDescending(t => t.Item2)
+            .OrderByDescending(t => RankingKey(t.Item2))
             .ThenBy(t => t.Item1)
             .Take(count)
             .ToList();
     }
+
+    /// <summary>The significant digits at which <see cref="TopSources"/> compares strengths (6: float32 noise lies below, differences by design above).</summary>
+    public const int RankingDigits = 6;
+
+    /// <summary>A strength rounded to <see cref="RankingDigits"/> significant digits: the value <see cref="TopSources"/> ranks by.</summary>
+    public static double RankingKey(double strength) =>
+        double.Parse(strength.ToString("G" + RankingDigits, System.Globalization.CultureInfo.InvariantCulture), System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>Frees the weights; later calls do nothing, and reading <see cref="Weights"/> afterwards throws.</summary>
     public void Dispose()

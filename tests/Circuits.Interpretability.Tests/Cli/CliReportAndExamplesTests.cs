@@ -60,23 +60,23 @@ public sealed class CliReportAndExamplesTests : IDisposable
     public async Task Report_rejects_bad_units_and_options_clearly_and_writes_nothing()
     {
         var noChannel = await CliTests.Run("report", "--units", "curves", "--out", P("out"));
-        noChannel.Code.Should().Be(ExitCodes.Failure);
+        noChannel.Code.Should().Be(ExitCodes.Usage);
         noChannel.Err.Should().Contain("'curves' is not layer:channel");
 
         var bare = await CliTests.Run("report", "--units", "3,4", "--out", P("out"));
-        bare.Code.Should().Be(ExitCodes.Failure);
+        bare.Code.Should().Be(ExitCodes.Usage);
         bare.Err.Should().Contain("channel 3 comes before any layer");
 
         var unknown = await CliTests.Run("report", "--units", "curvez:1", "--steps", "4", "--out", P("out"));
-        unknown.Code.Should().Be(ExitCodes.Failure);
+        unknown.Code.Should().Be(ExitCodes.Usage);
         unknown.Err.Should().Contain("curvez").And.Contain("curves");
 
         var objective = await CliTests.Run("report", "--objective", "diversity", "--out", P("out"));
-        objective.Code.Should().Be(ExitCodes.Failure);
+        objective.Code.Should().Be(ExitCodes.Usage);
         objective.Err.Should().Contain("--objective 'diversity' is not known; expected neuron or channel.");
 
         var noSource = await CliTests.Run("report", "--units", "lines:3", "--steps", "4", "--out", P("out"));
-        noSource.Code.Should().Be(ExitCodes.Failure);
+        noSource.Code.Should().Be(ExitCodes.Usage);
         noSource.Err.Should().Contain("--from");
 
         Directory.Exists(P("out")).Should().BeFalse("a failed report leaves nothing behind");
@@ -170,7 +170,7 @@ public sealed class CliReportAndExamplesTests : IDisposable
 
         string images = MakeImages();
         var layer = await CliTests.Run("examples", "--unit", "curvez:4", "--images", images, "--out", P("ex"));
-        layer.Code.Should().Be(ExitCodes.Failure);
+        layer.Code.Should().Be(ExitCodes.Usage);
         layer.Err.Should().Contain("curvez").And.Contain("curves");
 
         var usage = await CliTests.Run("examples", "--unit", "curves:4");

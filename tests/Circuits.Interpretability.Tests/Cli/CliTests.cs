@@ -40,8 +40,8 @@ public class CliTests
     public async Task Failures_and_usage_errors_have_distinct_exit_codes_and_clear_messages()
     {
         var unknownModel = await Run("layers", "--model", "resnet9000");
-        unknownModel.Code.Should().Be(ExitCodes.Failure);
-        unknownModel.Err.Should().Contain("Unknown model 'resnet9000'. Known models: curve-circuit, small-convnet, inceptionv1.");
+        unknownModel.Code.Should().Be(ExitCodes.Usage);
+        unknownModel.Err.Should().Contain("Unknown model 'resnet9000'. Known models: curve-circuit, small-convnet, inceptionv1;");
         unknownModel.Out.Should().BeEmpty();
 
         var unknownVerb = await Run("layerz");
@@ -90,7 +90,7 @@ public class CliModelTests
             badFile.Err.Should().Contain("nope.pth").And.Contain("does not exist");
 
             var builtInWithWeights = await CliTests.Run("layers", "--weights", Path.Combine(cache, "nope.pth"));
-            builtInWithWeights.Code.Should().Be(ExitCodes.Failure);
+            builtInWithWeights.Code.Should().Be(ExitCodes.Usage);
             builtInWithWeights.Err.Should().Contain("does not apply to the built-in model 'curve-circuit'");
         }
         finally

@@ -61,19 +61,19 @@ public sealed class CliVerbTests : IDisposable
     }
 
     [Fact]
-    public async Task Bad_units_layers_and_sweeps_are_clear_failures()
+    public async Task Bad_units_layers_and_sweeps_are_clear_usage_errors()
     {
         var unknown = await CliTests.Run("tuning", "--unit", "curvez:4");
-        unknown.Code.Should().Be(ExitCodes.Failure);
+        unknown.Code.Should().Be(ExitCodes.Usage);
         unknown.Err.Should().Contain("curvez").And.Contain("curves");
 
         var channel = await CliTests.Run("circuit", "--unit", "curves:99", "--from", "lines");
-        channel.Code.Should().Be(ExitCodes.Failure);
-        channel.Err.Should().Contain("Channel 99 is outside target layer 'curves', which has channels 0 to 15.");
+        channel.Code.Should().Be(ExitCodes.Usage);
+        channel.Err.Should().Contain("--unit 'curves:99': channel 99 is outside layer 'curves', which has channels 0 to 15.");
 
         var sweep = await CliTests.Run("tuning", "--unit", "curves:1", "--sweep", "colour");
-        sweep.Code.Should().Be(ExitCodes.Failure);
-        sweep.Err.Should().Contain("Sweep 'colour' is not known; expected orientation, curvature or frequency.");
+        sweep.Code.Should().Be(ExitCodes.Usage);
+        sweep.Err.Should().Contain("--sweep 'colour' is not known; expected orientation, curvature or frequency.");
 
         var missing = await CliTests.Run("circuit", "--unit", "curves:1");
         missing.Code.Should().Be(ExitCodes.Usage);

@@ -139,15 +139,15 @@ public sealed class RenderCatalogTests : IDisposable
         plan.Out.Should().Contain("catalog: 112 units in 7 batches");
 
         var badShard = await CliTests.Run("render", "--model", "small-convnet", "--shard", "4/4", "--out", folder);
-        badShard.Code.Should().Be(ExitCodes.Failure);
-        badShard.Err.Should().Contain("Shard '4/4' is not valid; expected i/n with 0 <= i < n");
+        badShard.Code.Should().Be(ExitCodes.Usage);
+        badShard.Err.Should().Contain("--shard '4/4' is not valid; expected i/n with 0 <= i < n");
 
         var badChannels = await CliTests.Run("render", "--model", "small-convnet", "--layers", "features.conv1", "--channels", "3-1", "--out", folder);
-        badChannels.Code.Should().Be(ExitCodes.Failure);
+        badChannels.Code.Should().Be(ExitCodes.Usage);
         badChannels.Err.Should().Contain("'3-1'");
 
         var badLayer = await CliTests.Run("render", "--model", "small-convnet", "--layers", "features.conv7", "--out", folder);
-        badLayer.Code.Should().Be(ExitCodes.Failure);
+        badLayer.Code.Should().Be(ExitCodes.Usage);
         badLayer.Err.Should().Contain("features.conv7").And.Contain("features.conv1");
     }
 }
