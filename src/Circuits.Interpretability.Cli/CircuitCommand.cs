@@ -113,10 +113,11 @@ internal static class CircuitCommand
             output.WriteLine($"strongest inputs of {target}{label} from {source} (expanded weights, {weights.CropSize} x {weights.CropSize}{session.RandomNote})");
             output.WriteLine($"  {Ranking}");
             output.WriteLine("  sign: + when the map's weights sum above zero (the input mostly excites), - below (mostly inhibits); peak: (dy, dx) of the largest |weight| from the centre.");
-            output.WriteLine($"  {"rank",4}  {"input",-14} {"strength",10}  sign  {"peak",-9} what");
+            int width = inputs.Max(s => $"{source}:{s.Channel}".Length) + 2;
+            output.WriteLine($"  {"rank",4}  {"input".PadRight(width)}{"strength",10}  sign  {"peak",-9} what");
             foreach (Input s in inputs)
             {
-                output.WriteLine($"  {s.Rank,4}  {$"{source}:{s.Channel}",-14} {F(s.Strength, "F6"),10}  {s.Sign,-4}  {$"({s.PeakDy}, {s.PeakDx})",-9} {s.Label ?? string.Empty}".TrimEnd());
+                output.WriteLine($"  {s.Rank,4}  {$"{source}:{s.Channel}".PadRight(width)}{F(s.Strength, "F6"),10}  {s.Sign,-4}  {$"({s.PeakDy}, {s.PeakDx})",-9} {s.Label ?? string.Empty}".TrimEnd());
             }
 
             if (folder is not null)

@@ -27,13 +27,13 @@ internal sealed class CliProgress : IDisposable
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly Timer? _timer;
     private readonly Action<double, string>? _bar;
-    private string _phase = string.Empty;
+    private string _phase = "starting";
     private string? _step;
     private double _value;
     private int _unitsDone;
     private bool _stopped;
 
-    private CliProgress(TextWriter writer, string title, double total, int units, Action<double, string>? bar)
+    private CliProgress(TextWriter writer, string title, double total, int units, Action<double, string>? bar, TimeSpan? interval = null)
     {
         _writer = writer;
         _title = title;
@@ -42,8 +42,8 @@ internal sealed class CliProgress : IDisposable
         _bar = bar;
         if (bar is null)
         {
-            TimeSpan interval = Interval();
-            _timer = new Timer(_ => WriteLine(), null, interval, interval);
+            TimeSpan every = interval ?? Interval();
+            _timer = new Timer(_ => WriteLine(), null, every, every);
         }
     }
 
@@ -51,12 +51,18 @@ internal sealed class CliProgress : IDisposable
     /// Runs <paramref name="work"/>, which reports through the <see cref="CliProgress"/> it is given: a value out of
     /// <paramref name="total"/>, the phase, and how many of <paramref name="units"/> units are done.
     /// </summary>
-    public static T Run<T>(TextWriter error, string title, double total, int units, Func<CliProgress, T> work)
+    /// <param name="error">Standard error, or a writer that gets the plain lines.</param>
+    /// <param name="title">The verb, first on every line.</param>
+    /// <param name="total">What the progress value counts up to.</param>
+    /// <param name="units">How many units the verb works on (0: do not show units).</param>
+    /// <param name="work">The work; it reports through the <see cref="CliProgress"/> it gets.</param>
+    /// <param name="interval">Seconds between plain lines; null: <see cref="IntervalVariable"/> or 5.</param>
+    public static T Run<T>(TextWriter error, string title, double total, int units, Func<CliProgress, T> work, TimeSpan? interval = null)
     {
         bool interactive = ReferenceEquals(error, Console.Error) && !Console.IsErrorRedirected;
         if (!interactive)
         {
-            using var plain = new CliProgress(error, title, total, units, bar: null);
+            using var plain = new CliProgress(error, title, total, units, bar: null, interval);
             return work(plain);
         }
 

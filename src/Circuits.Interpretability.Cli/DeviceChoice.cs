@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Globalization;
 using Circuits.Interpretability.Core;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -31,45 +30,36 @@ internal static class DeviceChoice
         },
     };
 
-    /// <summary>The device <paramref name="name"/> stands for here.</summary>
+    /// <summary>The device <paramref name="name"/> stands for here (<see cref="ModelDevice.Parse"/>).</summary>
     /// <exception cref="UsageException">The name is not a device.</exception>
-    /// <exception cref="CircuitsException">CUDA was asked for but is not available.</exception>
+    /// <exception cref="CircuitsException">CUDA was asked for but is not available, or there is no such CUDA device.</exception>
     public static Device Resolve(string name)
     {
-        string n = name.Trim().ToLowerInvariant();
-        if (!IsName(n))
+        if (!IsName(name))
         {
             throw new UsageException($"--device '{name}' is not a device; expected cpu, cuda, cuda:N (N = 0, 1, ...) or auto.");
         }
 
-        if (n == "auto")
+        Device device;
+        try
         {
-            return cuda.is_available() ? CUDA : CPU;
+            device = ModelDevice.Parse(name);
+        }
+        catch (CircuitsException e)
+        {
+            throw new CircuitsException($"--device {name}: {e.Message} (This tool ships with TorchSharp-cpu; docs/gpu.md shows a GPU build.)");
         }
 
-        if (n == "cpu")
-        {
-            return CPU;
-        }
-
-        if (!cuda.is_available())
-        {
-            throw new CircuitsException(
-                $"--device {name}: CUDA is not available here (no GPU, or a CPU-only TorchSharp backend such as TorchSharp-cpu, which this tool ships with; " +
-                "a GPU build needs TorchSharp-cuda-linux or TorchSharp-cuda-windows, see docs/gpu.md). Use --device cpu or --device auto.");
-        }
-
-        if (n.Length > 5 && int.Parse(n.AsSpan(5), CultureInfo.InvariantCulture) is int index && index >= cuda.device_count())
+        if (device.type == DeviceType.CUDA && device.index >= cuda.device_count())
         {
             throw new CircuitsException($"--device {name}: there are {cuda.device_count()} CUDA devices here (cuda:0 to cuda:{cuda.device_count() - 1}).");
         }
 
-        return n == "cuda" ? CUDA : new Device(n);
+        return device;
     }
 
     /// <summary>A device's name as TorchSharp spells it: cpu, cuda, cuda:1.</summary>
-    public static string Name(Device device) =>
-        device.type == DeviceType.CPU ? "cpu" : device.index < 0 ? device.type.ToString().ToLowerInvariant() : $"{device.type.ToString().ToLowerInvariant()}:{device.index}";
+    public static string Name(Device device) => ModelDevice.Name(device);
 
     private static bool IsName(string text)
     {

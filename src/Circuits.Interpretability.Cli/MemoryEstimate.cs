@@ -35,6 +35,11 @@ internal static class MemoryEstimate
         for (int i = 0; i <= last; i++)
         {
             LayerInfo info = table[i];
+            if (info.Path.Length == 0)
+            {
+                continue;
+            }
+
             bool leaf = !paths.Any(p => p.StartsWith(info.Path + ".", StringComparison.Ordinal));
             if (leaf && info.OutputShape is { } shape)
             {
@@ -58,13 +63,13 @@ internal static class MemoryEstimate
 
     /// <summary>Throws when <paramref name="bytes"/> exceeds <see cref="Available"/> (on the CPU; a GPU is not checked).</summary>
     /// <exception cref="CircuitsException">The estimate does not fit; the message gives both figures and what to lower.</exception>
-    public static void Require(double bytes, ModelSession session, string what)
+    public static void Require(double bytes, ModelSession session, string what, string remedy)
     {
         double available = Available();
         if (session.Device.type == TorchSharp.DeviceType.CPU && bytes > available)
         {
             throw new CircuitsException($"{what} needs about {Format(bytes)} of memory, more than this machine has ({Format(available)}); " +
-                                        "lower --size or --batch (memory grows with the image's area times the batch).");
+                                        $"{remedy} (memory grows with the image's area times the number of images rendered together).");
         }
     }
 

@@ -53,8 +53,8 @@ internal sealed class ModelSession : IDisposable
     /// <summary>The layers of the model at <see cref="InputSize"/> (one forward pass of a 1 x 3 x size x size input, made once).</summary>
     public LayerTable Layers => _layers ??= LayerTable.Describe(Model, new long[] { 1, 3, InputSize, InputSize });
 
-    /// <summary>"; RANDOM weights" when the weights are random, else empty: for headings people read.</summary>
-    public string RandomNote => Loaded.RandomWeights ? $"; RANDOM weights ({Loaded.WeightsSource})" : string.Empty;
+    /// <summary>"; seeded RANDOM weights (seed 0)" when the weights are random, else empty: for headings people read.</summary>
+    public string RandomNote => Loaded.RandomWeights ? $"; {Loaded.WeightsSource}" : string.Empty;
 
     /// <summary>The model's entry from the shared options, without loading it.</summary>
     public static ModelEntry ResolveEntry(ParseResult parse)

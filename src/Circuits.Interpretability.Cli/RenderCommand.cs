@@ -92,7 +92,7 @@ internal static class RenderCommand
             {
                 int largest = group.Max(b => b.Channels.Count);
                 MemoryEstimate.Require(MemoryEstimate.Render(session, group.Key, options.ImageSize, largest), session,
-                    $"Rendering {largest} units of '{group.Key}' together at {options.ImageSize} x {options.ImageSize} px");
+                    $"Rendering {largest} units of '{group.Key}' together at {options.ImageSize} x {options.ImageSize} px", "lower --size or --batch");
             }
 
             int[] unitsBefore = mine.Select(b => b.Channels.Count).Prepend(0).ToArray();

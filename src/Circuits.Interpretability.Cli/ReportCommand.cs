@@ -78,7 +78,7 @@ internal static class ReportCommand
             foreach (string layer in chosen.Select(u => u.Layer).Distinct())
             {
                 MemoryEstimate.Require(MemoryEstimate.Render(session, layer, pixels, chosen.Count), session,
-                    $"Rendering {chosen.Count} units together at {pixels} x {pixels} px");
+                    $"Rendering {chosen.Count} units together at {pixels} x {pixels} px", "lower --size or name fewer --units");
             }
 
             var report = new HtmlReport($"circuits report: {entry.Name}");

@@ -112,12 +112,45 @@ public static partial class NotebookExecutor
         return new NotebookRun(path, ran, null, notebook);
     }
 
-    /// <summary>Writes a run's notebook (with outputs) to <paramref name="path"/>, atomically.</summary>
-    public static void Save(NotebookRun run, string path)
+    /// <summary>How notebooks are written: indented, with only the escapes JSON needs (quotes and backticks stay as they are).</summary>
+    private static readonly JsonSerializerOptions WriteOptions = new()
     {
+        WriteIndented = true,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
+    /// <summary>The text <see cref="Save"/> writes for <paramref name="notebook"/>.</summary>
+    public static string Format(JsonNode notebook) => notebook.ToJsonString(WriteOptions) + "\n";
+
+    /// <summary>
+    /// Writes a run's notebook (with outputs) to <paramref name="path"/>, atomically, unless the file already holds the
+    /// same notebook (the same JSON, however it is laid out): then the file is left byte for byte as it was.
+    /// </summary>
+    /// <returns>True when the file was written, false when it was already current.</returns>
+    public static bool Save(NotebookRun run, string path)
+    {
+        if (File.Exists(path))
+        {
+            JsonNode? existing;
+            try
+            {
+                existing = JsonNode.Parse(File.ReadAllText(path));
+            }
+            catch (JsonException)
+            {
+                existing = null;
+            }
+
+            if (JsonNode.DeepEquals(existing, run.Notebook))
+            {
+                return false;
+            }
+        }
+
         string temp = path + ".tmp";
-        File.WriteAllText(temp, run.Notebook.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        File.WriteAllText(temp, Format(run.Notebook));
         File.Move(temp, path, overwrite: true);
+        return true;
     }
 
     /// <summary>Turns notebook directives into script code: known packages become references already made; anything else is refused.</summary>

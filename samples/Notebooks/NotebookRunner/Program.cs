@@ -21,8 +21,8 @@ foreach (string path in args)
     NotebookRun run = await NotebookExecutor.RunAsync(path);
     if (run.Error is null)
     {
-        NotebookExecutor.Save(run, path);
-        Console.WriteLine($"{path}: {run.CellsRun} cells ran; outputs written back.");
+        bool written = NotebookExecutor.Save(run, path);
+        Console.WriteLine($"{path}: {run.CellsRun} cells ran; {(written ? "outputs written back" : "outputs unchanged, file left as it was")}.");
     }
     else
     {

@@ -83,6 +83,8 @@ public class CliModelTests
             random.Code.Should().Be(ExitCodes.Success, random.Err);
             using var json = JsonDocument.Parse(random.Out);
             json.RootElement.GetProperty("modelId").GetString().Should().Be("inceptionv1/random-seed=0");
+            json.RootElement.GetProperty("randomWeights").GetBoolean().Should().BeTrue();
+            random.Err.Should().Contain("warning: 'inceptionv1' runs with seeded RANDOM weights (seed 0)");
             json.RootElement.GetProperty("totalParameters").GetInt64().Should().Be(7_066_380);
 
             var badFile = await CliTests.Run("layers", "--model", "inceptionv1", "--weights", Path.Combine(cache, "nope.pth"));

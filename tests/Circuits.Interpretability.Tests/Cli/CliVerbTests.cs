@@ -79,4 +79,47 @@ public sealed class CliVerbTests : IDisposable
         missing.Code.Should().Be(ExitCodes.Usage);
         missing.Err.Should().Contain("--from");
     }
+
+    [Fact]
+    public async Task Tuning_file_names_carry_the_stimulus_so_sweeps_do_not_overwrite_each_other()
+    {
+        var curve = await CliTests.Run("tuning", "--unit", "curves_relu:4", "--step", "15", "--out", _folder, "--json");
+        var line = await CliTests.Run("tuning", "--unit", "curves_relu:4", "--step", "15", "--stimulus", "line", "--out", _folder, "--json");
+
+        curve.Code.Should().Be(ExitCodes.Success, curve.Err);
+        line.Code.Should().Be(ExitCodes.Success, line.Err);
+        string curveCsv = Path.Combine(_folder, "tuning-curves_relu_4-orientation-curve.csv");
+        string lineCsv = Path.Combine(_folder, "tuning-curves_relu_4-orientation-line.csv");
+        JsonDocument.Parse(curve.Out).RootElement.GetProperty("csv").GetString().Should().Be(curveCsv);
+        JsonDocument.Parse(line.Out).RootElement.GetProperty("csv").GetString().Should().Be(lineCsv);
+        JsonDocument.Parse(line.Out).RootElement.GetProperty("stimulus").GetString().Should().Be("line");
+        File.ReadAllText(curveCsv).Should().NotBe(File.ReadAllText(lineCsv), "both results are kept");
+        File.Exists(Path.ChangeExtension(curveCsv, ".png")).Should().BeTrue();
+        File.Exists(Path.ChangeExtension(lineCsv, ".png")).Should().BeTrue();
+    }
+
+    [Fact]
+    public async Task Random_weights_are_flagged_in_circuit_tuning_and_the_report_summary()
+    {
+        string[] model = { "--model", "small-convnet" };
+        var circuit = await CliTests.Run(model.Concat(new[] { "circuit", "--unit", "features.conv2:0", "--from", "features.conv1", "--top", "2" }).ToArray());
+        circuit.Code.Should().Be(ExitCodes.Success, circuit.Err);
+        circuit.Out.Should().Contain("seeded RANDOM weights (seed 0)");
+        circuit.Err.Should().Contain("warning: 'small-convnet' runs with seeded RANDOM weights (seed 0)");
+
+        var circuitJson = await CliTests.Run(model.Concat(new[] { "circuit", "--unit", "features.conv2:0", "--from", "features.conv1", "--top", "2", "--json" }).ToArray());
+        JsonDocument.Parse(circuitJson.Out).RootElement.GetProperty("randomWeights").GetBoolean().Should().BeTrue();
+
+        var tuning = await CliTests.Run(model.Concat(new[] { "tuning", "--unit", "features.conv2:0", "--step", "45" }).ToArray());
+        tuning.Code.Should().Be(ExitCodes.Success, tuning.Err);
+        tuning.Out.Should().Contain("seeded RANDOM weights (seed 0)");
+
+        var report = await CliTests.Run(model.Concat(new[] { "report", "--units", "features.conv2:0,1", "--steps", "3", "--size", "16", "--out", Path.Combine(_folder, "r") }).ToArray());
+        report.Code.Should().Be(ExitCodes.Success, report.Err);
+        report.Out.Should().Contain("(RANDOM weights: seeded RANDOM weights (seed 0); the report shows shapes and data flow, not learned features)");
+
+        var designed = await CliTests.Run("tuning", "--unit", "curves_relu:4", "--step", "45", "--json");
+        JsonDocument.Parse(designed.Out).RootElement.GetProperty("randomWeights").GetBoolean().Should().BeFalse();
+        designed.Err.Should().NotContain("RANDOM");
+    }
 }
