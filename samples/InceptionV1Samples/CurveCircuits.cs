@@ -19,7 +19,7 @@ public static class CurveCircuits
         int size = context.Options.Size;
         context.Log.WriteLine($"expanded weights {Source} -> {CurveDetectors.Layer} for {units.Count} units (input {size} px, 5 x 5 crop)");
         using ExpandedWeightSet weights = ExpandedWeights.Compute(context.Model, Source, CurveDetectors.Layer, new long[] { 3, size, size },
-            new ExpandedWeightsOptions { TargetChannels = units, CropSize = 5 });
+            new ExpandedWeightsOptions { TargetChannels = units, CropSize = 5 }, StepProgress.Expanded(context.Log, $"expanded weights {Source} -> {CurveDetectors.Layer}"));
         var report = SampleHelpers.Report(context, "Curve circuits (mixed3a to mixed3b)", "Curve Circuits");
         report.Paragraph($"For each curve detector of {CurveDetectors.Layer}, the units of {Source} that feed it most, each with its expanded weights: "
                          + "how that input, at each position around the curve detector, pushes it up (blue) or down (red).");

@@ -30,7 +30,7 @@ public static class EarlyVision
         }
 
         context.Log.WriteLine($"catalog: {plan.UnitCount} units in {plan.Batches.Count} batches; this run renders {batches.Sum(b => b.Channels.Count)} units in {batches.Count} batches");
-        var progress = new Progress<CatalogProgress>(_ => { });
+        IProgress<CatalogProgress> progress = StepProgress.Catalog(context.Log, "rendering the catalog");
         var options = context.Render(context.Options.BatchSize);
         IReadOnlyList<CatalogEntry> entries = RenderCatalog.Run(context.Model, context.ModelId, batches, options, context.OutputFolder, InceptionV1Weights.CatalogRecipe, progress);
 

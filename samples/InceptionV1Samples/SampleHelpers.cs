@@ -26,7 +26,8 @@ public static class SampleHelpers
         foreach (int[] chunk in units.Chunk(context.Options.BatchSize))
         {
             context.Log.WriteLine($"rendering {layer}: {string.Join(", ", chunk)} ({context.Options.Steps} steps, {context.Options.Size} px)");
-            using RenderResult result = FeatureVisualization.Render(context.Model, Objectives.ChannelsInBatch(layer, chunk), context.Render(chunk.Length));
+            using RenderResult result = FeatureVisualization.Render(context.Model, Objectives.ChannelsInBatch(layer, chunk), context.Render(chunk.Length),
+                StepProgress.Render(context.Log, $"rendering {layer}"));
             for (int i = 0; i < chunk.Length; i++)
             {
                 result.SavePng(context.PathFor($"{SafeFileName.From(layer)}-{chunk[i]}.png"), i);
@@ -49,7 +50,7 @@ public static class SampleHelpers
         var sweep = StimulusSweep.Orientation(template, context.Options.OrientationStep);
         context.Log.WriteLine($"tuning {layer} over {sweep.Values.Count} {name} orientations ({context.Options.StimulusSize} px)");
         var curves = TuningCurves.MeasureMany(context.Model, units.Select(u => new NeuronAddress(layer, u)), sweep,
-            new TuningOptions { BatchSize = 12, Preprocess = InceptionV1.Preprocess });
+            new TuningOptions { BatchSize = 12, Preprocess = InceptionV1.Preprocess }, StepProgress.Tuning(context.Log, $"tuning {layer}"));
         var lines = new List<string> { "orientation," + string.Join(",", units.Select(u => $"{layer}:{u}")) };
         for (int i = 0; i < sweep.Values.Count; i++)
         {

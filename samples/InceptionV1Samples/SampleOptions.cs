@@ -44,6 +44,9 @@ public sealed record SampleOptions
     /// <summary>Seed of renders (and of random weights).</summary>
     public int Seed { get; init; }
 
+    /// <summary>Where the model and the work run: cpu, cuda, cuda:N or auto (CUDA when available, else the CPU).</summary>
+    public string Device { get; init; } = "auto";
+
     /// <summary>Parses <paramref name="args"/> (after the subcommand).</summary>
     /// <exception cref="ArgumentException">An option is unknown, lacks its value, or the value is not valid.</exception>
     public static SampleOptions Parse(IReadOnlyList<string> args)
@@ -78,11 +81,20 @@ public sealed record SampleOptions
                 "--batch" => o with { BatchSize = Positive(name, value) },
                 "--top" => o with { Top = Positive(name, value) },
                 "--seed" => o with { Seed = NonNegative(name, value) },
+                "--device" => o with { Device = DeviceName(value) },
                 _ => throw new ArgumentException($"Unknown option '{name}'."),
             };
         }
 
         return o;
+    }
+
+    private static string DeviceName(string value)
+    {
+        string n = value.Trim().ToLowerInvariant();
+        return n is "cpu" or "cuda" or "auto" || (n.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(n.AsSpan(5), NumberStyles.None, CultureInfo.InvariantCulture, out _))
+            ? n
+            : throw new ArgumentException($"--device '{value}' is not a device; expected cpu, cuda, cuda:N or auto.");
     }
 
     private static int Positive(string name, string value) =>

@@ -124,7 +124,9 @@ public static class SampleRunner
                 id = weights.ModelId;
             }
 
-            model.eval();
+            Device device = ModelDevice.Parse(options.Device);
+            model.to(device).eval();
+            stdout.WriteLine($"device: {ModelDevice.Name(device)}");
             string folder = options.OutputFolder ?? Path.Combine("out", command.Name);
             Directory.CreateDirectory(folder);
             var context = new SampleContext(model, id, options, folder, stdout);
@@ -149,7 +151,7 @@ public static class SampleRunner
 
     /// <summary>The usage text.</summary>
     public static string Usage() =>
-        "usage: InceptionV1Samples <subcommand> [--weights PATH | --random-weights] [--out DIR] [--steps N] [--size N]\n" +
+        "usage: InceptionV1Samples <subcommand> [--weights PATH | --random-weights] [--device cpu|cuda|auto] [--out DIR] [--steps N] [--size N]\n" +
         "                          [--units a,b,c] [--layers l1,l2] [--shard i/n] [--batch N] [--stimulus-size N] [--step DEG] [--top N] [--seed N]\n\n" +
         "subcommands:\n" + string.Join("\n", Commands.Select(c => $"  {c.Name,-20} {c.Description}"));
 }

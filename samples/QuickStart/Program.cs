@@ -1,5 +1,5 @@
 // QuickStart: the library's main job in one command, with no download.
-//   dotnet run --project samples/QuickStart -c Release [-- --units 0,4,8,12 --steps 192 --out out --weights inception5h.pth]
+//   dotnet run --project samples/QuickStart -c Release [-- --units 0,4,8,12 --steps 192 --out out --weights inception5h.pth --device auto]
 //
 // On the built-in hand-built curve circuit (weights set by formula, so every result has a known right answer) it
 //   1. renders feature visualizations of chosen curve units (one batched optimization),
@@ -19,6 +19,7 @@ using Circuits.Interpretability.IO;
 using Circuits.Interpretability.Models;
 using Circuits.Interpretability.Rendering;
 using Circuits.Interpretability.Reporting;
+using Circuits.Interpretability.Samples;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -50,6 +51,8 @@ Console.CancelKeyPress += (_, e) =>
 try
 {
     var clock = Stopwatch.StartNew();
+    Device device = ModelDevice.Parse(settings.Device);
+    Console.WriteLine($"Device: {ModelDevice.Name(device)}");
     torch.manual_seed(settings.Seed);
     var report = new HtmlReport("Circuits.Interpretability quick start");
     report.Paragraph("Feature visualizations, circuits one layer back (expanded weights) and tuning curves of chosen neurons, " +
@@ -57,7 +60,7 @@ try
 
     using (var curves = new CurveCircuit())
     {
-        curves.eval();
+        curves.to(device).eval();
         StudyCurveCircuit(curves, settings, report, cancel.Token);
     }
 
@@ -75,6 +78,7 @@ try
         Console.WriteLine($"InceptionV1 from {weights.Path} ({weights.ModelId})");
         report.Paragraph($"Weights: {weights.Path} ({weights.ModelId}).");
         using var inception = InceptionV1.FromFile(weights.Path);
+        inception.to(device).eval();
         StudyInception(inception, settings, report, cancel.Token);
     }
 
@@ -118,25 +122,26 @@ static void StudyCurveCircuit(CurveCircuit model, Settings settings, HtmlReport 
         BatchSize = units.Length,
         Seed = settings.Seed,
         Transforms = Array.Empty<IImageTransform>(),
-    }, cancellationToken: cancellationToken);
+    }, StepProgress.Render(Console.Out, "rendering the curve units"), cancellationToken);
 
     // 2. Circuits one layer back: expanded weights from the line detectors (through their ReLU) to each curve unit.
     Console.WriteLine("Expanded weights lines -> curves...");
     long[] inputShape = { 3, model.Options.InputSize, model.Options.InputSize };
     using ExpandedWeightSet expanded = ExpandedWeights.Compute(model, CurveCircuit.LinesLayer, CurveCircuit.CurvesLayer, inputShape,
-        new ExpandedWeightsOptions { CropSize = model.Options.CurveKernelSize, TargetChannels = units });
+        new ExpandedWeightsOptions { CropSize = model.Options.CurveKernelSize, TargetChannels = units },
+        StepProgress.Expanded(Console.Out, "expanded weights lines -> curves"), cancellationToken);
     double designError;
     using (Tensor designed = model.DesignedCurveWeights())
     using (Tensor chosen = designed.index_select(0, tensor(units.Select(u => (long)u).ToArray())))
     {
-        designError = (expanded.Weights - chosen).abs().max().item<float>();
+        designError = (expanded.Weights.cpu() - chosen).abs().max().item<float>();
     }
 
     // 3. Orientation tuning over synthetic curves, read at the centre neuron.
     Console.WriteLine("Tuning curves...");
     var sweep = StimulusSweep.Orientation(new CurveStimulus { Width = model.Options.InputSize, Height = model.Options.InputSize }, stepDegrees: 5);
     IReadOnlyList<TuningCurve> tuning = TuningCurves.MeasureMany(model, units.Select(u => new NeuronAddress(CurveCircuit.CurvesReluLayer, u)), sweep,
-        cancellationToken: cancellationToken);
+        progress: StepProgress.Tuning(Console.Out, "tuning curves"), cancellationToken: cancellationToken);
 
     report.Paragraph($"Expanded weights from 'lines' to 'curves' equal the designed curve weights to {designError:E1} (max absolute difference).");
     var rows = new List<IReadOnlyList<string>>();
@@ -216,16 +221,16 @@ static void StudyInception(InceptionV1 model, Settings settings, HtmlReport repo
         BatchSize = units.Length,
         Seed = settings.Seed,
         Preprocess = InceptionV1.Preprocess,
-    }, cancellationToken: cancellationToken);
+    }, StepProgress.Render(Console.Out, "rendering mixed3b"), cancellationToken);
 
     Console.WriteLine("Expanded weights mixed3a -> mixed3b...");
     using ExpandedWeightSet expanded = ExpandedWeights.Compute(model, "mixed3a", "mixed3b", new long[] { 3, 224, 224 },
-        new ExpandedWeightsOptions { TargetChannels = units, CropSize = 5 });
+        new ExpandedWeightsOptions { TargetChannels = units, CropSize = 5 }, StepProgress.Expanded(Console.Out, "expanded weights mixed3a -> mixed3b"), cancellationToken);
 
     Console.WriteLine("Tuning curves...");
     var sweep = StimulusSweep.Orientation(new CurveStimulus { Width = 224, Height = 224, Curvature = 0.05, ArcLength = 60, Thickness = 3 }, stepDegrees: 10);
     IReadOnlyList<TuningCurve> tuning = TuningCurves.MeasureMany(model, units.Select(u => new NeuronAddress("mixed3b", u)), sweep,
-        new TuningOptions { Preprocess = InceptionV1.Preprocess, BatchSize = 12 }, cancellationToken: cancellationToken);
+        new TuningOptions { Preprocess = InceptionV1.Preprocess, BatchSize = 12 }, StepProgress.Tuning(Console.Out, "tuning mixed3b"), cancellationToken);
 
     for (int i = 0; i < units.Length; i++)
     {
@@ -249,7 +254,7 @@ static string F(double value, string format) => value.ToString(format, CultureIn
 /// <summary>Command-line settings of the quick start.</summary>
 internal sealed record Settings
 {
-    public const string Usage = "usage: QuickStart [--units 0,2,4,6,8,10,12,14] [--steps N] [--size PIXELS] [--seed N] [--out FOLDER] [--weights inception5h.pth]";
+    public const string Usage = "usage: QuickStart [--units 0,2,4,6,8,10,12,14] [--steps N] [--size PIXELS] [--seed N] [--out FOLDER] [--weights inception5h.pth] [--device cpu|cuda|auto]";
 
     public int[]? Units { get; init; }
 
@@ -262,6 +267,8 @@ internal sealed record Settings
     public string OutputFolder { get; init; } = "out";
 
     public string? WeightsPath { get; init; }
+
+    public string Device { get; init; } = "auto";
 
     public bool Help { get; init; }
 
@@ -283,11 +290,21 @@ internal sealed record Settings
                 "--seed" => s with { Seed = Int(Next(), 0) },
                 "--out" => s with { OutputFolder = Next() },
                 "--weights" => s with { WeightsPath = Next() },
+                "--device" => s with { Device = DeviceName(Next()) },
                 "-h" or "--help" => s with { Help = true },
-                _ => throw new ArgumentException($"Unknown argument '{name}'; expected --units, --steps, --size, --seed, --out or --weights."),
+                _ => throw new ArgumentException($"Unknown argument '{name}'; expected --units, --steps, --size, --seed, --out, --weights or --device."),
             };
         }
 
         return s;
+    }
+
+    /// <summary>cpu, cuda, cuda:N or auto; anything else is a usage error (whether CUDA is there is checked when it is used).</summary>
+    private static string DeviceName(string text)
+    {
+        string n = text.Trim().ToLowerInvariant();
+        return n is "cpu" or "cuda" or "auto" || (n.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(n.AsSpan(5), NumberStyles.None, CultureInfo.InvariantCulture, out _))
+            ? n
+            : throw new ArgumentException($"--device '{text}' is not a device; expected cpu, cuda, cuda:N or auto.");
     }
 }

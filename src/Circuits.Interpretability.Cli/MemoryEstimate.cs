@@ -8,18 +8,21 @@ namespace Circuits.Interpretability.Cli;
 /// Estimates the memory a render needs before it starts, and refuses one that cannot fit. The estimate scales one
 /// measured forward pass: the output elements of every innermost layer the model defines up to and including the
 /// objective's layer, at the model's input size (<see cref="ModelSession.Layers"/>), times the rendered image's area
-/// over that input's area, times the batch, times <see cref="BytesPerActivation"/> (the activation, what autograd
-/// keeps of it for the backward pass and its gradient, in float32), plus the parameters and a fixed allowance for
-/// libtorch itself. It is compared with what the machine has: the physical memory or the container's limit
+/// over that input's area, times the batch, times <see cref="BytesPerActivation"/> (measured), plus the parameters
+/// and a fixed allowance for the process and libtorch. It is compared with what the machine has: the physical memory or the container's limit
 /// (<see cref="GCMemoryInfo.TotalAvailableMemoryBytes"/>). A GPU's memory is not checked.
 /// </summary>
 internal static class MemoryEstimate
 {
-    /// <summary>Bytes per activation element of a render: 4-byte floats, measured at about 3 copies (see docs/getting-started.md).</summary>
-    public const double BytesPerActivation = 12;
+    /// <summary>
+    /// Bytes per activation element of a render: peak resident memory over the elements, measured at 23-24 (about
+    /// six float32 copies: the activation, autograd's saved tensors, gradients, the transformed input) for the curve
+    /// circuit (256 px, 16 units) and InceptionV1 (mixed4a, 224 px, 8 units); see docs/getting-started.md.
+    /// </summary>
+    public const double BytesPerActivation = 24;
 
-    /// <summary>What libtorch and the process take before any work, in bytes.</summary>
-    public const double Baseline = 512.0 * 1024 * 1024;
+    /// <summary>What the process and libtorch take before any work, in bytes (measured: 170-300 MB with the model).</summary>
+    public const double Baseline = 256.0 * 1024 * 1024;
 
     /// <summary>The activation elements per image up to and including <paramref name="layer"/> at the table's input size.</summary>
     public static double ActivationsUpTo(LayerTable table, string layer)
