@@ -25,7 +25,7 @@ internal static class CircuitCommand
         var unit = new Option<string>("--unit", "-u") { Description = "The target neuron, layer:channel.", Required = true };
         var from = new Option<string>("--from") { Description = "The source layer whose output feeds the circuit (e.g. lines for curves, mixed3a for mixed3b).", Required = true };
         var top = CliOptions.Int("--top", "How many of the strongest inputs to list", 6, 1, 1000, "inputs");
-        var crop = CliOptions.OptionalInt("--crop", "Side of each expanded weight's window (default: the model's, 13 for the curve circuit's 13 x 13 kernels, else 5)", 1, 255, "positions", odd: true);
+        var crop = CliOptions.OptionalInt("--crop", "Side of each expanded weight's window; default: the model's kernel, 13 for the curve circuit, else 5", 1, 255, "positions", odd: true);
         var outDir = new Option<string?>("--out", "-o") { Description = "Folder for the graph (JSON, DOT, GraphML) and one PNG weight image per input." };
         var command = new Command("circuit", "The expanded weights from a source layer into one neuron: its strongest inputs with their sign and spatial weight maps.")
         {

@@ -37,7 +37,7 @@ public static class CircuitsCli
 
     internal static readonly Option<string> DeviceOption = DeviceChoice.Create();
 
-    internal static readonly Option<int?> InputSize = CliOptions.OptionalInt("--input-size", "Square input size of the model in pixels (default: the model's own; 224 for your own model)", 8, CliOptions.MaxPixels, "pixels");
+    internal static readonly Option<int?> InputSize = CliOptions.OptionalInt("--input-size", "Square input size of the model in pixels; default: the model's own, 224 for your own model", 8, CliOptions.MaxPixels, "pixels");
 
     /// <summary>JSON as people and scripts read it: indented, camelCase, no needless escapes (quotes in messages stay quotes).</summary>
     internal static readonly JsonSerializerOptions JsonOptions = new()

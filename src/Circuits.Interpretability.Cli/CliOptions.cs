@@ -18,7 +18,7 @@ internal static class CliOptions
     public static Option<int> Int(string name, string description, int defaultValue, int min, int max, string what, params string[] aliases) =>
         new(name, aliases)
         {
-            Description = $"{description} ({min} to {max}; default {defaultValue}).",
+            Description = $"{description}. [range: {min} to {max}]",
             DefaultValueFactory = _ => defaultValue,
             CustomParser = result => ParseInt(result, name, min, max, what, odd: false) ?? defaultValue,
         };
@@ -27,7 +27,7 @@ internal static class CliOptions
     public static Option<int?> OptionalInt(string name, string description, int min, int max, string what, bool odd = false, params string[] aliases) =>
         new(name, aliases)
         {
-            Description = $"{description} ({(odd ? "odd, " : string.Empty)}{min} to {max}).",
+            Description = $"{description}. [range: {(odd ? "odd, " : string.Empty)}{min} to {max}]",
             CustomParser = result => ParseInt(result, name, min, max, what, odd),
         };
 
@@ -35,7 +35,7 @@ internal static class CliOptions
     public static Option<double> Double(string name, string description, double defaultValue, double minExclusive, double max, string what) =>
         new(name)
         {
-            Description = $"{description} (more than {F(minExclusive)}, at most {F(max)}; default {F(defaultValue)}).",
+            Description = $"{description}. [range: more than {F(minExclusive)}, at most {F(max)}]",
             DefaultValueFactory = _ => defaultValue,
             CustomParser = result =>
             {
@@ -64,7 +64,7 @@ internal static class CliOptions
     public static Option<string?> Choice(string name, string description, string? defaultValue, params string[] choices) =>
         new(name)
         {
-            Description = $"{description} ({string.Join(", ", choices)}{(defaultValue is null ? string.Empty : $"; default {defaultValue}")}).",
+            Description = $"{description}: {Or(choices)}.",
             DefaultValueFactory = _ => defaultValue,
             CustomParser = result =>
             {

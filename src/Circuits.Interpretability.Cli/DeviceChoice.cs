@@ -15,7 +15,7 @@ internal static class DeviceChoice
     /// <summary>The shared option.</summary>
     public static Option<string> Create() => new("--device")
     {
-        Description = "Where the model and the work run: cpu, cuda, cuda:N or auto (CUDA when available, else the CPU; default auto).",
+        Description = "Where the model and the work run: cpu, cuda, cuda:N or auto (CUDA when available, else the CPU).",
         DefaultValueFactory = _ => "auto",
         Recursive = true,
         CustomParser = result =>

@@ -39,10 +39,10 @@ internal static class ReportCommand
         };
         var from = new Option<string?>("--from") { Description = "The source layer of the circuits (default: the model's layer before the units' layer)." };
         var top = CliOptions.Int("--top", "Strongest inputs shown per unit as weight images", 4, 1, 100, "inputs");
-        var crop = CliOptions.OptionalInt("--crop", "Side of each expanded weight's window (default: the model's, 13 for the curve circuit's 13 x 13 kernels, else 5)", 1, 255, "positions", odd: true);
+        var crop = CliOptions.OptionalInt("--crop", "Side of each expanded weight's window; default: the model's kernel, 13 for the curve circuit, else 5", 1, 255, "positions", odd: true);
         var steps = CliOptions.Int("--steps", "Optimization steps of the feature visualizations", 192, 1, 100_000, "steps");
         var size = CliOptions.Int("--size", "Feature visualization size in pixels", 64, 8, CliOptions.MaxPixels, "pixels");
-        var objective = CliOptions.Choice("--objective", "What each visualization excites: the centre neuron or the whole channel", "neuron", "neuron", "channel");
+        var objective = CliOptions.Choice("--objective", "What each visualization excites (its centre neuron or its whole channel)", "neuron", "neuron", "channel");
         var outDir = new Option<string>("--out", "-o") { Description = "Folder of the report.", DefaultValueFactory = _ => "out" };
         var command = new Command("report", "Feature visualizations, circuits one layer back (expanded weights) and tuning curves of chosen units, in one self-contained HTML report.")
         {

@@ -17,7 +17,7 @@ internal static class TuningCommand
     {
         var unit = new Option<string>("--unit", "-u") { Description = "The neuron, layer:channel (read at the centre unless @y,x is given).", Required = true };
         var sweepKind = CliOptions.Choice("--sweep", "What to sweep", "orientation", "orientation", "curvature", "frequency");
-        var stimulus = CliOptions.Choice("--stimulus", "The stimulus: any of these for orientation; curvature sweeps curves, frequency sweeps gratings", null, "curve", "line", "edge", "grating");
+        var stimulus = CliOptions.Choice("--stimulus", "The stimulus (orientation sweeps take any; curvature sweeps curves, frequency sweeps gratings)", null, "curve", "line", "edge", "grating");
         var step = CliOptions.Double("--step", "Orientation step in degrees", 5, 0, 180, "degrees");
         var outDir = new Option<string?>("--out", "-o") { Description = "Folder for the CSV table and the PNG plot (tuning-UNIT-PARAMETER-STIMULUS.csv/.png)." };
         var command = new Command("tuning", "Measure a neuron's tuning curve over a sweep of synthetic stimuli; print the table, write CSV and a PNG plot.")
