@@ -80,12 +80,8 @@ internal static class CircuitCommand
 
             if (session.Json)
             {
-                output.WriteLine(JsonSerializer.Serialize(new
+                output.WriteLine(session.JsonResult(new
                 {
-                    model = session.Entry.Name,
-                    modelId = session.Loaded.Id,
-                    randomWeights = session.Loaded.RandomWeights,
-                    device = session.DeviceName,
                     unit = target.ToString(),
                     label = session.Label(target),
                     source,
@@ -105,7 +101,7 @@ internal static class CircuitCommand
                         weights = s.Map.Cast<float>().Chunk(weights.CropSize),
                         image = i < images.Count ? images[i] : null,
                     }),
-                }, CircuitsCli.JsonOptions));
+                }));
                 return Task.FromResult(ExitCodes.Success);
             }
 

@@ -90,10 +90,6 @@ internal static class ExamplesCommand
 
             var summary = new
             {
-                model = entry.Name,
-                modelId = session.Loaded.Id,
-                randomWeights = session.Loaded.RandomWeights,
-                device = session.DeviceName,
                 unit = neuron.ToString(),
                 folder = Path.GetFullPath(folder),
                 images = result.Total,
@@ -110,7 +106,7 @@ internal static class ExamplesCommand
                 grid,
                 report = reportPath,
             };
-            string summaryJson = JsonSerializer.Serialize(summary, CircuitsCli.JsonOptions);
+            string summaryJson = session.JsonResult(summary);
             string summaryPath = Path.GetFullPath(stem + ".json");
             AtomicFile.WriteAllText(summaryPath, summaryJson);
 

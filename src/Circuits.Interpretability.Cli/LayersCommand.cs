@@ -17,16 +17,12 @@ internal static class LayersCommand
             LayerTable table = session.Layers;
             if (session.Json)
             {
-                output.WriteLine(JsonSerializer.Serialize(new
+                output.WriteLine(session.JsonResult(new
                 {
-                    model = session.Entry.Name,
-                    modelId = session.Loaded.Id,
-                    randomWeights = session.Loaded.RandomWeights,
-                    device = session.DeviceName,
                     inputShape = new[] { 1, 3, pixels, pixels },
                     totalParameters = table.TotalParameters,
                     layers = table.Select(l => new { path = l.Path, type = l.TypeName, outputShape = l.OutputShape, parameters = l.ParameterCount, ran = l.Ran, capturable = l.Capturable }),
-                }, CircuitsCli.JsonOptions));
+                }));
             }
             else
             {

@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using Circuits.Interpretability.Core;
 using Circuits.Interpretability.Hooks;
 using TorchSharp;
@@ -124,6 +126,27 @@ internal sealed class ModelSession : IDisposable
         }
 
         return unit;
+    }
+
+    /// <summary>
+    /// A verb's JSON result: the model's fields every verb reports first (<c>model</c>, <c>modelId</c>,
+    /// <c>randomWeights</c>, <c>device</c>), then the properties of <paramref name="result"/>.
+    /// </summary>
+    public string JsonResult(object result)
+    {
+        var json = new JsonObject
+        {
+            ["model"] = Entry.Name,
+            ["modelId"] = Loaded.Id,
+            ["randomWeights"] = Loaded.RandomWeights,
+            ["device"] = DeviceName,
+        };
+        foreach (var (name, value) in JsonSerializer.SerializeToNode(result, CircuitsCli.JsonOptions)!.AsObject().ToList())
+        {
+            json[name] = value?.DeepClone();
+        }
+
+        return json.ToJsonString(CircuitsCli.JsonOptions);
     }
 
     /// <summary>What <paramref name="unit"/> is by the model's design ("line at 45°"), or null.</summary>

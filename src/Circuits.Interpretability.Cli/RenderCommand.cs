@@ -109,12 +109,8 @@ internal static class RenderCommand
 
             if (session.Json)
             {
-                output.WriteLine(JsonSerializer.Serialize(new
+                output.WriteLine(session.JsonResult(new
                 {
-                    model = entry.Name,
-                    modelId = session.Loaded.Id,
-                    randomWeights = session.Loaded.RandomWeights,
-                    device = session.DeviceName,
                     shard = $"{shardIndex}/{shardCount}",
                     units = done.Count,
                     rendered = done.Count(e => e.Rendered),
@@ -128,7 +124,7 @@ internal static class RenderCommand
                         rendered = e.Rendered,
                         finalObjective = double.IsNaN(e.FinalObjective) ? (double?)null : e.FinalObjective,
                     }),
-                }, CircuitsCli.JsonOptions));
+                }));
             }
             else
             {

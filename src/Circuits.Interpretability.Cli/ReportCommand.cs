@@ -195,7 +195,7 @@ internal static class ReportCommand
                 string path = report.Save(Path.Combine(folder, $"report-{SafeFileName.From(entry.Name)}.html"));
                 if (json)
                 {
-                    output.WriteLine(JsonSerializer.Serialize(new { model = entry.Name, modelId = loaded.Id, randomWeights = loaded.RandomWeights, device = session.DeviceName, report = path, source, units = summaries }, CircuitsCli.JsonOptions));
+                    output.WriteLine(session.JsonResult(new { report = path, source, units = summaries }));
                 }
                 else
                 {

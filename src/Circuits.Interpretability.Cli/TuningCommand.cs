@@ -63,12 +63,8 @@ internal static class TuningCommand
 
             if (session.Json)
             {
-                output.WriteLine(JsonSerializer.Serialize(new
+                output.WriteLine(session.JsonResult(new
                 {
-                    model = session.Entry.Name,
-                    modelId = session.Loaded.Id,
-                    randomWeights = session.Loaded.RandomWeights,
-                    device = session.DeviceName,
                     unit = neuron.ToString(),
                     label = session.Label(neuron),
                     parameter = curve.Parameter,
@@ -78,7 +74,7 @@ internal static class TuningCommand
                     responses = curve.Responses,
                     csv,
                     plot = png,
-                }, CircuitsCli.JsonOptions));
+                }));
             }
             else
             {
