@@ -1,5 +1,6 @@
 using Circuits.Interpretability.Core;
 using Circuits.Interpretability.Imaging;
+using Circuits.Interpretability.Numerics;
 using MathNet.Numerics.LinearAlgebra;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -18,10 +18,10 @@ public class LayeringTests
         new[]
         {
             new[] { "Core" },
-            new[] { "IO", "Imaging" },
+            new[] { "IO", "Imaging", "Numerics" },
             new[] { "Hooks", "Models" },
             new[] { "Rendering", "Circuits", "Attribution" },
-            new[] { "Analysis.Stimuli" },
+            new[] { "Activations", "Analysis.Stimuli" },
             new[] { "Analysis.Tuning", "Analysis.DatasetExamples", "Analysis.Equivariance" },
             new[] { "Reporting" },
         },

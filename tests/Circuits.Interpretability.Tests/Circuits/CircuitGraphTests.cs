@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Xml.Linq;
 using Circuits.Interpretability.Circuits;
+using Circuits.Interpretability.Numerics;
 using Circuits.Interpretability.Core;
 using Circuits.Interpretability.Imaging;
 using Circuits.Interpretability.Models;
