@@ -41,6 +41,12 @@ public sealed record SampleOptions
     /// <summary>How many top inputs curve-circuits shows per unit.</summary>
     public int Top { get; init; } = 6;
 
+    /// <summary>An image folder for dataset examples (zoom-in); null: none.</summary>
+    public string? ImagesFolder { get; init; }
+
+    /// <summary>The crop (in the source layer's positions) of expanded weights; null: the subcommand's default.</summary>
+    public int? Crop { get; init; }
+
     /// <summary>Seed of renders (and of random weights).</summary>
     public int Seed { get; init; }
 
@@ -82,6 +88,8 @@ public sealed record SampleOptions
                 "--top" => o with { Top = Positive(name, value) },
                 "--seed" => o with { Seed = NonNegative(name, value) },
                 "--device" => o with { Device = DeviceName(value) },
+                "--images" => o with { ImagesFolder = value },
+                "--crop" => o with { Crop = Positive(name, value) },
                 _ => throw new ArgumentException($"Unknown option '{name}'."),
             };
         }

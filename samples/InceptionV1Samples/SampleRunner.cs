@@ -48,6 +48,10 @@ public static class SampleRunner
         ("curve-circuits", "Curve Circuits: expanded weights from mixed3a into the curve detectors, top inputs, weight images", CurveCircuits.Run),
         ("equivariance", "Naturally Occurring Equivariance: rotation matching of the curve detectors' feature visualizations", EquivarianceSample.Run),
         ("high-low-frequency", "High-Low Frequency Detectors: mixed3a renders and tuning over frequency-boundary stimuli", HighLowFrequency.Run),
+        ("zoom-in", "Zoom In: the car detector mixed4c:447, its dataset examples (--images DIR) and its circuit one layer back", ZoomIn.Run),
+        ("visualizing-weights", "Visualizing Weights: expanded weights conv2d2 -> mixed3b (non-adjacent), NMF colours, weight images with a legend", VisualizingWeights.Run),
+        ("branch-specialization", "Branch Specialization: mixed3b's branches, which hold the curve detectors, chance of that by luck", BranchSpecializationSample.Run),
+        ("weight-banding", "Weight Banding: horizontal band strength of mixed5b's 3x3 and 5x5 kernels per unit, drawn with NMF", WeightBandingSample.Run),
     };
 
     /// <summary>Runs the command line; returns the exit code (0 success or no weights, 1 failure, 2 bad arguments).</summary>
@@ -152,6 +156,7 @@ public static class SampleRunner
     /// <summary>The usage text.</summary>
     public static string Usage() =>
         "usage: InceptionV1Samples <subcommand> [--weights PATH | --random-weights] [--device cpu|cuda|auto] [--out DIR] [--steps N] [--size N]\n" +
-        "                          [--units a,b,c] [--layers l1,l2] [--shard i/n] [--batch N] [--stimulus-size N] [--step DEG] [--top N] [--seed N]\n\n" +
+        "                          [--units a,b,c] [--layers l1,l2] [--shard i/n] [--batch N] [--stimulus-size N] [--step DEG] [--top N] [--seed N]\n" +
+        "                          [--images DIR] [--crop N]\n\n" +
         "subcommands:\n" + string.Join("\n", Commands.Select(c => $"  {c.Name,-20} {c.Description}"));
 }

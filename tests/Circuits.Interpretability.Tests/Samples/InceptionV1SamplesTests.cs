@@ -20,6 +20,10 @@ public class InceptionV1SamplesTests
     [InlineData("curve-circuits", new[] { "--units", "379", "--top", "2" }, new[] { "weights-mixed3b_379-1-from-mixed3a_*.png", "weights-mixed3b_379-2-from-mixed3a_*.png", "top-inputs.csv", "report.html" })]
     [InlineData("equivariance", new[] { "--units", "379,406" }, new[] { "crops.png", "similarity.csv", "report.html" })]
     [InlineData("high-low-frequency", new[] { "--units", "136" }, new[] { "mixed3a-136.png", "frequency-boundary-tuning.csv", "report.html" })]
+    [InlineData("zoom-in", new[] { "--crop", "3", "--top", "2" }, new[] { "mixed4c-447.png", "circuit-mixed4c-447.png", "circuit.csv", "report.html" })]
+    [InlineData("visualizing-weights", new[] { "--units", "379,406", "--top", "2" }, new[] { "legend.png", "weights-mixed3b-379.png", "nmf.png", "nmf-factors.csv", "report.html" })]
+    [InlineData("branch-specialization", new[] { "--units", "379,406", "--top", "1" }, new[] { "branches.csv", "family.csv", "branch-relu_5x5.png", "report.html" })]
+    [InlineData("weight-banding", new[] { "--top", "2" }, new[] { "band-strength.csv", "banding-mixed5b.conv_5x5.png", "banding-mixed3a.conv_3x3.png", "report.html" })]
     public void Every_subcommand_runs_with_random_weights(string command, string[] extra, string[] expectedFiles)
     {
         string dir = Directory.CreateTempSubdirectory("circuits-samples-").FullName;
@@ -62,6 +66,51 @@ public class InceptionV1SamplesTests
         finally
         {
             Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Zoom_in_lists_the_articles_inputs_and_branch_specialization_places_the_curve_detectors_in_the_5x5_branch()
+    {
+        string dir = Directory.CreateTempSubdirectory("circuits-samples-").FullName;
+        try
+        {
+            SampleRunner.Run(new[] { "zoom-in" }.Concat(Tiny).Concat(new[] { "--crop", "3", "--top", "2", "--out", dir }).ToArray(), new StringWriter(), new StringWriter()).Should().Be(0);
+            string[] circuit = File.ReadAllLines(Path.Combine(dir, "circuit.csv"));
+            circuit.Should().Contain(l => l.EndsWith(",windows", StringComparison.Ordinal) && l.Contains("mixed4b:237", StringComparison.Ordinal));
+            circuit.Should().Contain(l => l.EndsWith(",car body", StringComparison.Ordinal) && l.Contains("mixed4b:491", StringComparison.Ordinal));
+            circuit.Should().Contain(l => l.EndsWith(",wheels", StringComparison.Ordinal) && l.Contains("mixed4b:373", StringComparison.Ordinal));
+
+            SampleRunner.Run(new[] { "branch-specialization" }.Concat(Tiny).Concat(new[] { "--top", "1", "--out", dir }).ToArray(), new StringWriter(), new StringWriter()).Should().Be(0);
+            File.ReadAllLines(Path.Combine(dir, "family.csv")).Skip(1).Should().HaveCount(10).And.OnlyContain(l => l.EndsWith(",mixed3b.relu_5x5", StringComparison.Ordinal));
+            File.ReadAllLines(Path.Combine(dir, "branches.csv")).Should().Contain("mixed3b.relu_5x5,320,96,10");
+
+            SampleRunner.Run(new[] { "weight-banding" }.Concat(Tiny).Concat(new[] { "--top", "1", "--out", dir }).ToArray(), new StringWriter(), new StringWriter()).Should().Be(0);
+            File.ReadAllLines(Path.Combine(dir, "band-strength.csv")).Should().HaveCount(1 + 384 + 128 + 128 + 32, "a row per unit of mixed5b's and mixed3a's 3x3 and 5x5 convs");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Zoom_in_finds_the_designed_inputs_of_a_hand_built_curve_unit()
+    {
+        // On the curve circuit the circuit one layer back is known: the designed curve weights over the line detectors.
+        using var model = new global::Circuits.Interpretability.Models.CurveCircuit();
+        using var designed = model.DesignedCurveWeights();
+        for (int unit = 0; unit < 16; unit += 5)
+        {
+            var (set, top) = ZoomIn.Circuit(model, "lines_relu", "curves", unit, new long[] { 3, 40, 40 }, crop: 13, top: 4);
+            using (set)
+            {
+                float[] norms = Enumerable.Range(0, 16).Select(s => designed[unit, s].norm().item<float>()).ToArray();
+                float fourth = norms.OrderDescending().ElementAt(3);
+                // Each strongest input is one of the designed four strongest (mirror-image lines tie by design) with its designed strength.
+                top.Should().HaveCount(4).And.OnlyContain(t => norms[t.SourceChannel] >= fourth * (1 - 1e-4), $"curve unit {unit}'s strongest line inputs");
+                top.Should().OnlyContain(t => Math.Abs(t.Strength - norms[t.SourceChannel]) < 1e-4 * norms[t.SourceChannel]);
+            }
         }
     }
 
