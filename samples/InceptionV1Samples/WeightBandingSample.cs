@@ -52,7 +52,7 @@ public static class WeightBandingSample
         using var reducer = new ChannelReducer(Math.Min(3, (int)kernels.shape[1]), ReductionMethod.Nmf, new ChannelReducerOptions { PosNeg = true, Iterations = 300, Seed = context.Options.Seed });
         Tensor factors = reducer.FitTransform(kernels);                                             // units x 3 x kh x kw
         int scale = 96 / (int)kernels.shape[2];
-        var images = Enumerable.Range(0, top.Count).Select(i => FactorMap.Render(factors[i], (int)kernels.shape[2] * scale, (int)kernels.shape[3] * scale)).ToList();
+        var images = Enumerable.Range(0, top.Count).Select(i => FactorMap.Render(factors[i], (int)kernels.shape[2] * scale, (int)kernels.shape[3] * scale, smooth: false)).ToList();
         Tensor grid = ImageGrid.Make(stack(images, 0), columns: Math.Min(8, images.Count));
         ImageIO.SavePng(grid, context.PathFor($"banding-{conv}.png"));
         report.Heading(conv);

@@ -38,10 +38,11 @@ public static class FactorMap
     /// Renders factors (1 x k x h x w or k x h x w) as a 3 x <paramref name="height"/> x <paramref name="width"/> image in [0, 1].
     /// Negative values count as 0 (use NMF, or PosNeg, for factors that are non-negative). With <paramref name="image"/>
     /// (3 x H x W or 1 x 3 x H x W in [0, 1], resized if needed) the result is image · <paramref name="imageWeight"/> +
-    /// colours · (1 - <paramref name="imageWeight"/>). The caller owns the result.
+    /// colours · (1 - <paramref name="imageWeight"/>). <paramref name="smooth"/> false resizes by nearest neighbour (for
+    /// weight maps, whose cells are distinct weights). The caller owns the result.
     /// </summary>
     /// <exception cref="CircuitsException">The factors are not k x h x w (k ≥ 1), the size is not positive, or the weight is outside [0, 1].</exception>
-    public static Tensor Render(Tensor factors, int height, int width, Tensor? image = null, double imageWeight = 0.5)
+    public static Tensor Render(Tensor factors, int height, int width, Tensor? image = null, double imageWeight = 0.5, bool smooth = true)
     {
         ArgumentNullException.ThrowIfNull(factors);
         Tensor f3 = factors.dim() == 4 && factors.shape[0] == 1 ? factors[0] : factors;
@@ -57,7 +58,9 @@ public static class FactorMap
         Tensor normalized = f.div(max);
         Tensor colours = tensor(Enumerable.Range(0, k).SelectMany(i => { var c = ColorOf(i, k); return new[] { c.R, c.G, c.B }; }).ToArray()).reshape(k, 3);
         Tensor rgb = einsum("khw,kc->chw", normalized, colours).clamp(0, 1).unsqueeze(0);
-        rgb = nn.functional.interpolate(rgb, new long[] { height, width }, mode: InterpolationMode.Bilinear, align_corners: false).clamp(0, 1)[0];
+        rgb = (smooth
+            ? nn.functional.interpolate(rgb, new long[] { height, width }, mode: InterpolationMode.Bilinear, align_corners: false)
+            : nn.functional.interpolate(rgb, new long[] { height, width }, mode: InterpolationMode.Nearest)).clamp(0, 1)[0];
         if (image is not null)
         {
             Tensor im = (image.dim() == 4 ? image : image.unsqueeze(0)).detach().to(ScalarType.Float32).cpu();
