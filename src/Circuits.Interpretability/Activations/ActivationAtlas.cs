@@ -23,7 +23,7 @@ public sealed record AtlasOptions
     /// <summary>Settings of the layout (t-SNE). Default: <see cref="TsneOptions"/>'s defaults.</summary>
     public TsneOptions Layout { get; init; } = new();
 
-    /// <summary>Icon renders: default 128 steps, 48 px, 16 icons per batch (its BatchSize), no preprocessing.</summary>
+    /// <summary>Icon renders: default 128 steps, 48 px, 16 icons per batch (its BatchSize), the model's input convention.</summary>
     public RenderOptions? Render { get; init; }
 
     /// <summary>
@@ -53,7 +53,8 @@ public sealed record AtlasOptions
 public static class ActivationAtlas
 {
     /// <summary>
-    /// Runs every batch (N x 3 x H x W, brought to the model's convention by <paramref name="preprocess"/>) and keeps
+    /// Runs every batch (N x 3 x H x W images in [0, 1], brought to the model's input by <paramref name="preprocess"/>, or by
+    /// the model's own convention when null) and keeps
     /// <see cref="AtlasOptions.PositionsPerImage"/> activation vectors of <paramref name="layer"/> per image, at seeded
     /// random positions (or all). Returns samples x C (float32, CPU; the caller owns it).
     /// </summary>
@@ -72,6 +73,7 @@ public static class ActivationAtlas
 
         var samples = new List<Tensor>();
         var random = new Random(options.Seed);
+        Func<Tensor, Tensor> pre = Preprocessing.Resolve(model, preprocess);
         bool wasTraining = model.training;
         model.eval();
         try
@@ -82,7 +84,7 @@ public static class ActivationAtlas
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 using var scope = NewDisposeScope();
-                using CaptureResult result = capture.Run(preprocess is null ? batch : preprocess(batch));
+                using CaptureResult result = capture.Run(pre(batch));
                 Tensor a = result[layer];
                 if (a.dim() != 4)
                 {
@@ -179,6 +181,7 @@ public static class ActivationAtlas
         using Tensor layout = Layout(samples, options, null, cancellationToken);
         using var grid = AtlasGrid.Build(layout, samples, options.GridSize, options.GridSize, options.MinDensity);
         var render = (options.Render ?? new RenderOptions { Steps = 128, ImageSize = 48, BatchSize = 16 }) with { Preprocess = options.Render?.Preprocess ?? preprocess };
+        // (null Preprocess: the render resolves the model's own convention, as Collect did.)
         Tensor atlas = Render(model, layer, grid, options with { Render = render }, null, null, cancellationToken);
         if (pngPath is not null)
         {

@@ -190,8 +190,9 @@ public sealed class ChannelReducer : IDisposable
     }
 
     /// <summary>
-    /// Fits to <paramref name="layer"/>'s activations over a dataset: each batch of <paramref name="inputs"/> (N x 3 x H x W,
-    /// already in the model's input convention or brought there by <paramref name="preprocess"/>) runs through the model,
+    /// Fits to <paramref name="layer"/>'s activations over a dataset: each batch of <paramref name="inputs"/> (N x 3 x H x W
+    /// images in [0, 1], brought to the model's input by <paramref name="preprocess"/>, or by the model's own convention
+    /// when null) runs through the model,
     /// and every position of every image is a candidate row. When there are more than
     /// <see cref="ChannelReducerOptions.MaxSamples"/>, a seeded uniform sample of them is kept (memory stays bounded).
     /// </summary>
@@ -202,6 +203,7 @@ public sealed class ChannelReducer : IDisposable
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(inputs);
         using var scope = NewDisposeScope();
+        Func<Tensor, Tensor> pre = Preprocessing.Resolve(model, preprocess);
         Tensor? kept = null, keys = null;
         using var generator = new Generator((ulong)Options.Seed);
         int batches = 0;
@@ -215,7 +217,7 @@ public sealed class ChannelReducer : IDisposable
                 {
                     cancellationToken.ThrowIfCancellationRequested();
                     using var step = NewDisposeScope();
-                    using CaptureResult result = capture.Run(preprocess is null ? batch : preprocess(batch));
+                    using CaptureResult result = capture.Run(pre(batch));
                     Tensor rows = RowsOf(result[layer], out _).to(ScalarType.Float32).cpu();
                     Tensor rowKeys = rand(new[] { rows.shape[0] }, generator: generator);
                     Tensor allRows = kept is null ? rows : cat(new[] { kept, rows }, 0);

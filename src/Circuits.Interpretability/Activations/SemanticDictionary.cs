@@ -12,7 +12,7 @@ public sealed record SemanticDictionaryOptions
     /// <summary>How many units each position lists (its strongest activations). Default 4.</summary>
     public int TopK { get; init; } = 4;
 
-    /// <summary>Applied to the image (RGB in [0, 1]) before the model, for its input convention. Default: none.</summary>
+    /// <summary>Applied to the image (RGB in [0, 1]) before the model; null (default): the model's own input convention (<see cref="Preprocessing.Resolve"/>).</summary>
     public Func<Tensor, Tensor>? Preprocess { get; init; }
 
     /// <summary>Render a feature visualization (icon) of every unit that appears. Default true; false keeps only the numbers.</summary>
@@ -77,7 +77,7 @@ public static class SemanticDictionary
             Tensor acts;
             try
             {
-                using CaptureResult result = ActivationCapture.Capture(model, options.Preprocess is null ? batch : options.Preprocess(batch), new[] { layer });
+                using CaptureResult result = ActivationCapture.Capture(model, Preprocessing.Resolve(model, options.Preprocess)(batch), new[] { layer });
                 acts = result[layer].clone();
             }
             finally

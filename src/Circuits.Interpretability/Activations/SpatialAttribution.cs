@@ -37,11 +37,11 @@ public static class SpatialAttribution
     /// <paramref name="source"/> (which must run before it) of the target's <paramref name="score"/> at (y, x).
     /// </summary>
     /// <param name="model">The model.</param>
-    /// <param name="input">One input, 1 x C x H x W, in the model's convention (or brought there by <paramref name="preprocess"/>).</param>
+    /// <param name="input">One image, 1 x 3 x H x W in [0, 1].</param>
     /// <param name="source">The earlier layer (N x C x H x W output).</param>
     /// <param name="target">The later layer (N x C x H x W output).</param>
     /// <param name="score">What is explained at each target position.</param>
-    /// <param name="preprocess">Applied to the input before the model.</param>
+    /// <param name="preprocess">Applied to the image before the model; null: the model's own input convention (<see cref="Preprocessing.Resolve"/>).</param>
     /// <param name="cancellationToken">Checked between backward passes.</param>
     /// <exception cref="UnknownLayerException">A layer does not exist.</exception>
     /// <exception cref="CircuitsException">The input is not batch 1, a layer has no spatial positions, or the target runs before the source.</exception>
@@ -53,7 +53,7 @@ public static class SpatialAttribution
         ArgumentNullException.ThrowIfNull(target);
         using var freeze = ModelFreeze.Apply(model);
         using var scope = NewDisposeScope();
-        var (leaf, targetOutput, _) = Run(model, preprocess is null ? input : preprocess(input), source, target);
+        var (leaf, targetOutput, _) = Run(model, Preprocessing.Resolve(model, preprocess)(input), source, target);
         if (targetOutput!.dim() != 4)
         {
             throw new CircuitsException($"Layer '{target}' has output shape [{string.Join(", ", targetOutput.shape)}], which has no spatial positions; use ToClasses for a flat output.");
@@ -93,7 +93,7 @@ public static class SpatialAttribution
 
         using var freeze = ModelFreeze.Apply(model);
         using var scope = NewDisposeScope();
-        var (leaf, _, output) = Run(model, preprocess is null ? input : preprocess(input), source, null);
+        var (leaf, _, output) = Run(model, Preprocessing.Resolve(model, preprocess)(input), source, null);
         Tensor logits = output!.reshape(output.shape[0], -1);
         int bad = classes.FirstOrDefault(c => c < 0 || c >= logits.shape[1]);
         if (classes.Any(c => c < 0 || c >= logits.shape[1]))

@@ -1,3 +1,4 @@
+using Circuits.Interpretability.Numerics;
 using MathNet.Numerics.LinearAlgebra;
 using static TorchSharp.torch;
 

@@ -1,8 +1,8 @@
-using System.Text.RegularExpressions;
 using Circuits.Interpretability.Activations;
 using Circuits.Interpretability.Core;
 using Circuits.Interpretability.Imaging;
 using Circuits.Interpretability.Rendering;
+using Circuits.Interpretability.Tests.Browser;
 using static TorchSharp.torch;
 
 namespace Circuits.Interpretability.Tests.Activations;
@@ -54,9 +54,9 @@ public sealed class SemanticDictionaryTests : IDisposable
         FluentActions.Invoking(() => SemanticDictionary.Build(model, image, "pool", new SemanticDictionaryOptions { TopK = 5 })).Should().Throw<CircuitsException>().WithMessage("TopK 5 is out of range*4 channels*");
     }
 
-    [Fact]
+    [BrowserFact]
     [Trait("Category", "Slow")]
-    public void Icons_are_rendered_for_every_listed_unit_and_the_page_shows_them_in_a_browser()
+    public async Task Icons_are_rendered_for_every_listed_unit_and_the_page_shows_them_in_a_browser()
     {
         var (model, image) = Designed();
         var options = new SemanticDictionaryOptions
@@ -76,18 +76,15 @@ public sealed class SemanticDictionaryTests : IDisposable
         figure.shape.Should().Equal(3, 48, (2 * 2 * 24) + 3);
 
         string page = sd.SaveHtml(Path.Combine(_dir, "sd.html"));
-        string dom = HeadlessChromium.DumpDom(page);
+        await using var browser = await BrowserHarness.LaunchAsync();
+        PageCheck check = await browser.CheckAsync(page, "semantic-dictionary.png");
+
+        check.Errors.Should().BeEmpty();
+        check.Images.Should().OnlyContain(i => i.NaturalWidth > 0, "every embedded image decodes");
         // The strongest position is shown on load: grey, |(0.5, 0.5, 0.5, 0.75)| = 1.146 beats |(1, 0, 0, 0.5)| = 1.118.
-        dom.Should().Contain("pool @ 1,1");
-        Regex.Matches(dom, "class=\"cell( on)?\"").Count.Should().Be(4);
-        Regex.Matches(dom, "<img src=\"data:image/png;base64,[^\"]+\" alt=\"unit ").Count.Should().Be(2);
-        dom.Should().Contain("unit 3: 0.750").And.Contain("unit 0: 0.500");
-        string shot = Path.Combine(_dir, "sd.png");
-        HeadlessChromium.Screenshot(page, shot);
-        ImageIO.Load(shot).shape[1].Should().Be(800);
-        if (Environment.GetEnvironmentVariable("CIRCUITS_KEEP_SCREENSHOTS") is { Length: > 0 } keep)
-        {
-            File.Copy(shot, Path.Combine(keep, "semantic-dictionary.png"), overwrite: true);
-        }
+        check.Headings.Should().Contain("pool @ 1,1");
+        check.Text.Should().Contain("unit 3: 0.750").And.Contain("unit 0: 0.500");
+        check.Images.Select(i => i.Alt).Should().Contain(new[] { "input image", "unit 3", "unit 0", "semantic dictionary grid" });
+        check.Images.Single(i => i.Alt == "input image").ShownWidth.Should().Be(448);
     }
 }
