@@ -1,5 +1,6 @@
 using Circuits.Interpretability.Circuits;
 using Circuits.Interpretability.Imaging;
+using Circuits.Interpretability.Reporting;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -10,14 +11,6 @@ public static class VisualizingWeights
 {
     /// <summary>The source layer (two layers before the target: mixed3a lies between).</summary>
     public const string Source = "conv2d2";
-
-    /// <summary>A colour legend for weight images: white in the middle, the positive colour to the right, the negative to the left (3 x 12 x 246).</summary>
-    public static Tensor Legend()
-    {
-        using var scope = NewDisposeScope();
-        Tensor ramp = linspace(-1, 1, 41).reshape(1, 41).expand(2, 41).contiguous();
-        return WeightImage.Render(ramp, scale: 6, maxAbs: 1)[0].contiguous().DetachFromDisposeScope();
-    }
 
     /// <summary>Computes the expanded weights conv2d2 -> mixed3b of the units, renders each unit's strongest inputs and the NMF colouring of all of them.</summary>
     public static void Run(SampleContext context)
@@ -32,15 +25,13 @@ public static class VisualizingWeights
         context.Log.WriteLine($"  method: {weights.Method} ({weights.MethodDetail}); stride {weights.Stride.Y}");
         var report = SampleHelpers.Report(context, $"Visualizing weights: {Source} to {target}", "Visualizing Weights");
         report.Paragraph($"Expanded weights multiply out the path between two layers that are not adjacent (here across mixed3a, with ReLUs linearized and max pooling as average pooling): W[unit, input, y, x] is the linear effect of {Source}'s input channel at offset (y, x) on the unit. Method: {weights.Method} ({weights.MethodDetail}).");
-        using Tensor legend = Legend();
-        ImageIO.SavePng(legend, context.PathFor("legend.png"));
-        report.Image(legend, "colour legend: red = most negative (-max), white = 0, blue = most positive (+max), each map scaled by its own largest |w|", displayWidth: 246);
 
         var lines = new List<string> { "unit,rank,source,strength" };
         foreach (int unit in units)
         {
             var top = weights.TopSources(unit, context.Options.Top);
-            var tiles = top.Select(t => WeightImage.Render(weights, unit, t.SourceChannel, scale: 8)).ToList();
+            double maxAbs = top.Max(t => (double)weights.Get(unit, t.SourceChannel).abs().max().item<float>());
+            var tiles = top.Select(t => WeightImage.Render(weights.Get(unit, t.SourceChannel), scale: 8, maxAbs: maxAbs)).ToList();
             for (int r = 0; r < top.Count; r++)
             {
                 lines.Add($"{target}:{unit},{r + 1},{Source}:{top[r].SourceChannel},{SampleHelpers.F(top[r].Strength)}");
@@ -50,7 +41,8 @@ public static class VisualizingWeights
             ImageIO.SavePng(strip, context.PathFor($"weights-{target}-{unit}.png"));
             report.Heading($"{target}:{unit}");
             report.Paragraph("strongest inputs: " + string.Join(", ", top.Select(t => $"{Source}:{t.SourceChannel} ({SampleHelpers.F(t.Strength)})")));
-            report.Image(strip, "expanded weights of the strongest inputs (legend above)", displayWidth: 90 * tiles.Count);
+            report.Image(strip, "expanded weights of the strongest inputs, one scale for the unit", displayWidth: 90 * tiles.Count);
+            report.Svg(ColorLegend.Diverging(Math.Max(maxAbs, 1e-12), WeightImage.PositiveColor, WeightImage.NegativeColor, "expanded weight"), $"colour legend of {target}:{unit}'s maps");
         }
 
         File.WriteAllText(context.PathFor("top-inputs.csv"), string.Join("\n", lines) + "\n");

@@ -58,6 +58,7 @@ public static class ZoomIn
                 var rows = new List<IReadOnlyList<string>>();
                 var tiles = new List<Tensor>();
                 var shown = top.Select(t => t.SourceChannel).Concat(unit == 447 ? ArticleInputs.Select(a => a.Channel) : Array.Empty<int>()).Distinct().ToList();
+                double maxAbs = shown.Max(s => (double)set.Get(unit, s).abs().max().item<float>());
                 foreach (int s in shown)
                 {
                     int rank = ranked.FindIndex(t => t.Channel == s) + 1;
@@ -65,7 +66,7 @@ public static class ZoomIn
                     double strength = set.Strength(unit, s);
                     lines.Add($"{Layer}:{unit},{rank},{Source}:{s},{SampleHelpers.F(strength)},{name}");
                     rows.Add(new[] { rank.ToString(CultureInfo.InvariantCulture), $"{Source}:{s}", SampleHelpers.F(strength), name });
-                    tiles.Add(WeightImage.Render(set, unit, s, scale: 12));
+                    tiles.Add(WeightImage.Render(set.Get(unit, s), scale: 12, maxAbs: maxAbs));
                 }
 
                 Tensor strip = ImageGrid.Make(cat(tiles, 0), columns: tiles.Count);
@@ -73,7 +74,8 @@ public static class ZoomIn
                 context.Log.WriteLine($"  top inputs: {string.Join(", ", top.Select(t => $"{t.SourceChannel} ({SampleHelpers.F(t.Strength)})"))}");
                 report.Heading($"{Layer}:{unit}: its inputs in {Source}");
                 report.Table(new[] { "rank", "input", "strength", "article" }, rows);
-                report.Image(strip, "expanded weights, one map per input (same order as the table)", displayWidth: 90 * tiles.Count);
+                report.Image(strip, "expanded weights, one map per input (same order as the table), one scale", displayWidth: 90 * tiles.Count);
+                report.Svg(Reporting.ColorLegend.Diverging(Math.Max(maxAbs, 1e-12), WeightImage.PositiveColor, WeightImage.NegativeColor, "expanded weight"), "colour legend");
             }
 
             DatasetExamplesFor(context, unit, report);

@@ -21,7 +21,7 @@ public class InceptionV1SamplesTests
     [InlineData("equivariance", new[] { "--units", "379,406" }, new[] { "crops.png", "similarity.csv", "report.html" })]
     [InlineData("high-low-frequency", new[] { "--units", "136" }, new[] { "mixed3a-136.png", "frequency-boundary-tuning.csv", "report.html" })]
     [InlineData("zoom-in", new[] { "--crop", "3", "--top", "2" }, new[] { "mixed4c-447.png", "circuit-mixed4c-447.png", "circuit.csv", "report.html" })]
-    [InlineData("visualizing-weights", new[] { "--units", "379,406", "--top", "2" }, new[] { "legend.png", "weights-mixed3b-379.png", "nmf.png", "nmf-factors.csv", "report.html" })]
+    [InlineData("visualizing-weights", new[] { "--units", "379,406", "--top", "2" }, new[] { "weights-mixed3b-379.png", "top-inputs.csv", "nmf.png", "nmf-factors.csv", "report.html" })]
     [InlineData("branch-specialization", new[] { "--units", "379,406", "--top", "1" }, new[] { "branches.csv", "family.csv", "branch-relu_5x5.png", "report.html" })]
     [InlineData("weight-banding", new[] { "--top", "2" }, new[] { "band-strength.csv", "banding-mixed5b.conv_5x5.png", "banding-mixed3a.conv_3x3.png", "report.html" })]
     public void Every_subcommand_runs_with_random_weights(string command, string[] extra, string[] expectedFiles)
