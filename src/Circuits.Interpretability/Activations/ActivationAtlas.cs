@@ -28,9 +28,13 @@ public sealed record AtlasOptions
 
     /// <summary>
     /// The objective that renders a cell's mean activation vector, given (layer, direction, batch item). Default:
-    /// <see cref="Objectives.DirectionNeuron"/> at the centre position, as Lucid's atlas renders.
+    /// <see cref="Objectives.DirectionNeuron"/> at the centre position with <see cref="CossimPow"/>, as Lucid's atlas
+    /// renders (a direction objective rewarding the cosine similarity).
     /// </summary>
     public Func<string, Tensor, int, Objective>? IconObjective { get; init; }
+
+    /// <summary>The cosine-similarity power of the default icon objective (Lucid's <c>cossim_pow</c>). Default 1.</summary>
+    public double CossimPow { get; init; } = 1;
 
     /// <summary>Seed of the position sampling. Default 0.</summary>
     public int Seed { get; init; }
@@ -149,7 +153,7 @@ public static class ActivationAtlas
         ArgumentNullException.ThrowIfNull(grid);
         options ??= new AtlasOptions();
         RenderOptions render = options.Render ?? new RenderOptions { Steps = 128, ImageSize = 48, BatchSize = 16 };
-        Func<string, Tensor, int, Objective> objective = options.IconObjective ?? ((l, d, b) => Objectives.DirectionNeuron(l, d, batch: b));
+        Func<string, Tensor, int, Objective> objective = options.IconObjective ?? ((l, d, b) => Objectives.DirectionNeuron(l, d, batch: b, cossimPow: options.CossimPow));
         int size = render.ImageSize, perBatch = Math.Max(1, render.BatchSize);
         using var scope = NewDisposeScope();
         Tensor atlas = ones(3, grid.Rows * size, grid.Columns * size);

@@ -99,11 +99,13 @@ public class ActivationAtlasTests
     [Trait("Category", "Slow")]
     public void Each_cell_is_rendered_from_its_mean_direction_and_placed_at_its_cell()
     {
-        // Units 0, 1, 2 read red, green and blue: a cell whose mean is the red unit's direction gets a red icon.
-        var conv = nn.Conv2d(3, 3, 1, bias: false);
+        // Units 0, 1, 2 read red, green and blue around mid-grey (x - 0.5): a cell whose mean is the red unit's
+        // direction gets a red centre, and so on.
+        var conv = nn.Conv2d(3, 3, 1);
         using (no_grad())
         {
             conv.weight!.copy_(eye(3).reshape(3, 3, 1, 1));
+            conv.bias!.fill_(-0.5);
         }
 
         var model = nn.Sequential(("units", conv));
@@ -118,9 +120,14 @@ public class ActivationAtlasTests
         atlas.shape.Should().Equal(3, 16, 16);
         icons.Should().HaveCount(3);
         grid.Cells.Select(c => (c.Column, c.Row)).Should().Equal((0, 0), (1, 0), (0, 1));
+        // The default objective reads the centre position (direction_neuron): of the three icons, the one rendered from
+        // direction k has the centre pixel that leans most toward colour k (its value minus the pixel's mean).
+        float[][] centres = icons.Select(i => i[TensorIndex.Colon, 4, 4].data<float>().ToArray()).ToArray();
         for (int k = 0; k < 3; k++)
         {
-            icons[k].mean(new long[] { 1, 2 }).argmax().item<long>().Should().Be(k, $"the icon of direction {k}");
+            int colour = k;
+            int reddest = Enumerable.Range(0, 3).MaxBy(i => centres[i][colour] - centres[i].Average());
+            reddest.Should().Be(k, $"colour {k}; centres {string.Join(" / ", centres.Select(c => string.Join(",", c.Select(v => v.ToString("F2")))))}");
         }
 
         atlas[TensorIndex.Colon, TensorIndex.Slice(8, 16), TensorIndex.Slice(8, 16)].min().item<float>().Should().Be(1, "the empty cell stays white");
