@@ -96,7 +96,9 @@ public static partial class Objectives
         Tensor dot = (a * v).sum(1);
         if (cossimPow != 0)
         {
-            Tensor cos = dot / (a.pow(2).sum(1).sqrt() + 1e-4) / (v.pow(2).sum(1).sqrt() + 1e-4);
+            // +1e-12 under the roots: d sqrt(x)/dx is infinite at 0, and an all-zero activation vector (a ReLU layer that is
+            // silent at a position) would turn the gradient into 0 · inf = NaN.
+            Tensor cos = dot / ((a.pow(2).sum(1) + 1e-12).sqrt() + 1e-4) / ((v.pow(2).sum(1) + 1e-12).sqrt() + 1e-4);
             dot = dot * cos.clamp_min(0.1).pow(cossimPow);
         }
 

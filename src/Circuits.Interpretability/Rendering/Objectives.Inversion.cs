@@ -59,7 +59,7 @@ public static partial class Objectives
             CheckItem(acts, batch, layer);
             Tensor a = acts[0], b = acts[batch];
             Tensor dot = (a * b).sum();
-            return cossimPow == 0 ? dot : dot * (dot / (a.pow(2).sum().sqrt() + 1e-6)).clamp_min(0.1).pow(cossimPow);
+            return cossimPow == 0 ? dot : dot * (dot / ((a.pow(2).sum() + 1e-12).sqrt() + 1e-6)).clamp_min(0.1).pow(cossimPow);
         });
     }
 

@@ -296,4 +296,19 @@ public class ObjectiveMethodsTests
         FluentActions.Invoking(() => Objectives.ActivationDifference("l", 1, 1)).Should().Throw<ArgumentException>().WithMessage("*both are 1*");
         FluentActions.Invoking(() => Objectives.Direction("l", v, cossimPow: double.NaN)).Should().Throw<ArgumentOutOfRangeException>();
     }
+
+    [Fact]
+    public void A_cossim_direction_has_a_finite_gradient_where_the_activation_vector_is_zero()
+    {
+        // A ReLU layer silent at a position gives a = 0 there; d|a|/da was infinite at 0 and the gradient became NaN
+        // (seen as NaN images in activation atlas renders).
+        Tensor a = zeros(new long[] { 1, 3, 2, 2 }).requires_grad_(true);
+        var ctx = new RenderContext(zeros(1, 3, 4, 4), new Dictionary<string, Tensor> { ["l"] = a });
+        Tensor v = tensor(new[] { 0f, 1f, 0f });
+        foreach (Objective o in new[] { Objectives.Direction("l", v, cossimPow: 1), Objectives.DirectionNeuron("l", v, cossimPow: 4) })
+        {
+            Tensor grad = autograd.grad(new[] { o.Evaluate(ctx) }, new[] { a })[0];
+            grad.isfinite().all().item<bool>().Should().BeTrue(o.Name);
+        }
+    }
 }
