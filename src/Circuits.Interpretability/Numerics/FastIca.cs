@@ -78,13 +78,32 @@ public static class FastIca
 }
 
 /// <summary>A fitted ICA. Owns its tensors: dispose it when done.</summary>
-/// <param name="Mean">The feature means (length D), float64.</param>
-/// <param name="Components">k x D unmixing matrix: sources = Components (x - mean).</param>
-/// <param name="Mixing">D x k mixing matrix: x ≈ Mixing sources + mean.</param>
-/// <param name="Iterations">Fixed-point iterations run.</param>
-/// <param name="Converged">Whether the change fell below the tolerance.</param>
-public sealed record IcaResult(Tensor Mean, Tensor Components, Tensor Mixing, int Iterations, bool Converged) : IDisposable
+public sealed class IcaResult : IDisposable
 {
+    internal IcaResult(Tensor mean, Tensor components, Tensor mixing, int iterations, bool converged)
+    {
+        Mean = mean;
+        Components = components;
+        Mixing = mixing;
+        Iterations = iterations;
+        Converged = converged;
+    }
+
+    /// <summary>The feature means (length D), float64.</summary>
+    public Tensor Mean { get; }
+
+    /// <summary>k x D unmixing matrix: sources = Components (x - mean).</summary>
+    public Tensor Components { get; }
+
+    /// <summary>D x k mixing matrix: x ≈ Mixing sources + mean.</summary>
+    public Tensor Mixing { get; }
+
+    /// <summary>Fixed-point iterations run.</summary>
+    public int Iterations { get; }
+
+    /// <summary>Whether the change fell below the tolerance.</summary>
+    public bool Converged { get; }
+
     /// <summary>The sources of each row: (X - mean) Components^T, rows x k, float64. The caller owns the result.</summary>
     public Tensor Transform(Tensor matrix)
     {

@@ -181,11 +181,24 @@ public static class Nmf
 }
 
 /// <summary>A non-negative factorization X ~ W H held as float64 tensors. Owns both: dispose it when done.</summary>
-/// <param name="W">Rows x rank, non-negative.</param>
-/// <param name="H">Rank x columns, non-negative.</param>
-/// <param name="ErrorHistory">The Frobenius norm of X - W H after each iteration (non-increasing).</param>
-public sealed record NmfFactorization(Tensor W, Tensor H, IReadOnlyList<double> ErrorHistory) : IDisposable
+public sealed class NmfFactorization : IDisposable
 {
+    internal NmfFactorization(Tensor w, Tensor h, IReadOnlyList<double> errorHistory)
+    {
+        W = w;
+        H = h;
+        ErrorHistory = errorHistory;
+    }
+
+    /// <summary>Rows x rank, non-negative.</summary>
+    public Tensor W { get; }
+
+    /// <summary>Rank x columns, non-negative.</summary>
+    public Tensor H { get; }
+
+    /// <summary>The Frobenius norm of X - W H after each iteration (non-increasing).</summary>
+    public IReadOnlyList<double> ErrorHistory { get; }
+
     /// <summary>The final ||X - W H||_F.</summary>
     public double Error => ErrorHistory.Count == 0 ? double.NaN : ErrorHistory[^1];
 

@@ -56,12 +56,28 @@ public static class Pca
 }
 
 /// <summary>A fitted PCA. Owns <see cref="Mean"/> and <see cref="Components"/>: dispose it when done.</summary>
-/// <param name="Mean">The column means (length D), float64.</param>
-/// <param name="Components">k x D orthonormal rows, largest variance first, float64.</param>
-/// <param name="ExplainedVariance">The variance along each component (the covariance's eigenvalues, divided by rows - 1).</param>
-/// <param name="ExplainedVarianceRatio">Each component's share of the total variance.</param>
-public sealed record PcaResult(Tensor Mean, Tensor Components, IReadOnlyList<double> ExplainedVariance, IReadOnlyList<double> ExplainedVarianceRatio) : IDisposable
+public sealed class PcaResult : IDisposable
 {
+    internal PcaResult(Tensor mean, Tensor components, IReadOnlyList<double> explainedVariance, IReadOnlyList<double> explainedVarianceRatio)
+    {
+        Mean = mean;
+        Components = components;
+        ExplainedVariance = explainedVariance;
+        ExplainedVarianceRatio = explainedVarianceRatio;
+    }
+
+    /// <summary>The column means (length D), float64.</summary>
+    public Tensor Mean { get; }
+
+    /// <summary>k x D orthonormal rows, largest variance first, float64.</summary>
+    public Tensor Components { get; }
+
+    /// <summary>The variance along each component (the covariance's eigenvalues, divided by rows - 1).</summary>
+    public IReadOnlyList<double> ExplainedVariance { get; }
+
+    /// <summary>Each component's share of the total variance.</summary>
+    public IReadOnlyList<double> ExplainedVarianceRatio { get; }
+
     /// <summary>The rows' coordinates along the components: (X - mean) C^T, rows x k, float64. The caller owns the result.</summary>
     public Tensor Transform(Tensor matrix)
     {
