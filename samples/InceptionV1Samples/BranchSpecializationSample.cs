@@ -26,7 +26,7 @@ public static class BranchSpecializationSample
         {
             c.Branch.Branch, $"{c.Branch.Start}..{c.Branch.Start + c.Branch.Count - 1}", c.Branch.Count.ToString(CultureInfo.InvariantCulture),
             c.Count.ToString(CultureInfo.InvariantCulture),
-            SampleHelpers.F(BranchSpecialization.ChanceAllInBranch(width, c.Branch.Count, family.Count)),
+            BranchSpecialization.ChanceAllInBranch(width, c.Branch.Count, family.Count).ToString("0.##E+0", CultureInfo.InvariantCulture),
         }).ToList();
         report.Table(new[] { "branch", "channels", "width", "family units here", $"chance all {family.Count} land here at random" }, rows);
         File.WriteAllText(context.PathFor("branches.csv"), "branch,start,count,family_units\n" + string.Join("\n", counts.Select(c => $"{c.Branch.Branch},{c.Branch.Start},{c.Branch.Count},{c.Count}")) + "\n");
@@ -36,7 +36,7 @@ public static class BranchSpecializationSample
             context.Log.WriteLine($"  {c.Branch.Branch}: channels {c.Branch.Start}..{c.Branch.Start + c.Branch.Count - 1}, {c.Count} of the family");
         }
 
-        report.Paragraph($"The article: all 30 curve-related units of mixed3b are in mixed3b_5x5 (96 of 480 units; by chance {BranchSpecialization.ChanceAllInBranch(480, 96, 30):E1}), and all 9 black-and-white vs colour units of mixed3a in mixed3a_5x5 (32 of 256; {BranchSpecialization.ChanceAllInBranch(256, 32, 9):E1}).");
+        report.Paragraph($"The article: all 30 curve-related units of mixed3b are in mixed3b_5x5 (96 of 480 units; by chance {BranchSpecialization.ChanceAllInBranch(480, 96, 30).ToString("0.#E+0", CultureInfo.InvariantCulture)}), and all 9 black-and-white vs colour units of mixed3a in mixed3a_5x5 (32 of 256; {BranchSpecialization.ChanceAllInBranch(256, 32, 9).ToString("0.#E+0", CultureInfo.InvariantCulture)}).");
         report.Heading("The family");
         var images = SampleHelpers.RenderUnits(context, layer, family);
         report.Images(family.Select((u, i) => (images[i], $"{layer}:{u} ({BranchSpecialization.BranchOf(ranges, u).Branch.Split('.').Last()})")), displayWidth: 128);
@@ -46,8 +46,8 @@ public static class BranchSpecializationSample
             var sample = Enumerable.Range(r.Start, Math.Min(context.Options.Top, r.Count)).ToList();
             var renders = SampleHelpers.RenderUnits(context, layer, sample);
             ImageIO.SavePng(ImageGrid.Make(renders, columns: sample.Count), context.PathFor($"branch-{r.Branch.Split('.').Last()}.png"));
-            report.Images(sample.Select((u, i) => (renders[i], $"{layer}:{u}")), displayWidth: 96);
             report.Paragraph($"{r.Branch}: its first {sample.Count} units.");
+            report.Images(sample.Select((u, i) => (renders[i], $"{layer}:{u}")), displayWidth: 96);
         }
 
         SampleHelpers.Save(context, report);
