@@ -9,7 +9,7 @@ namespace Circuits.Interpretability.Benchmarks;
 /// <summary>
 /// All expanded weights (every target channel, every source channel, 5 x 5 crop) for each consecutive pair of
 /// InceptionV1's named layers, on the real module with seeded random weights (timing does not depend on the
-/// values) at 224 x 224, libtorch on both cores, with the default method (kernel composition for every pair), and
+/// values) at 224 x 224, libtorch on 1 and on 2 threads (2 cores, shared), with the default method (kernel composition for every pair), and
 /// all eleven pairs one after another ("all"). Cold start, three iterations in one process: the first pays the
 /// process's first-call costs (JIT, libtorch's kernel setup), the median is the steady state. Target (issue 18):
 /// every pair together at most 3 s.
@@ -29,10 +29,14 @@ public class InceptionV1PairsBenchmarks
     [ParamsSource(nameof(Pairs))]
     public string Pair { get; set; } = "";
 
+    /// <summary>libtorch's threads.</summary>
+    [Params(1, 2)]
+    public int Threads { get; set; }
+
     [GlobalSetup]
     public void Setup()
     {
-        torch.set_num_threads(Environment.ProcessorCount);
+        torch.set_num_threads(Threads);
         _model = new InceptionV1(seed: 1);
     }
 
