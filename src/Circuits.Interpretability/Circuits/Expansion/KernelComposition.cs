@@ -14,8 +14,11 @@ namespace Circuits.Interpretability.Circuits.Expansion;
 /// </summary>
 internal static class KernelComposition
 {
-    /// <summary>Target pixels kept around the part of the map that matters when the verification map is cut down.</summary>
-    private const long VerificationMargin = 1;
+    /// <summary>
+    /// Target pixels kept around the part of the map that matters when the verification map is cut down: none, since
+    /// every position of that map is compared (its borders included), and the target's centre reads all of it.
+    /// </summary>
+    private const long VerificationMargin = 0;
 
     /// <summary>
     /// The weights (targets x sources x crop x crop, on the CPU) from the ops in <paramref name="trace"/>, a trace of the
@@ -96,7 +99,7 @@ internal static class KernelComposition
     /// <summary>
     /// Null when the model's linearized path and the composed ops agree on a cut-down map, else why not. The map is the
     /// caller's, less whole target pixels at each border that no op on the way to the target's centre reaches (a whole
-    /// target pixel keeps every op's alignment and padding), plus a margin.
+    /// target pixel keeps every op's alignment and padding).
     /// </summary>
     private static string? Verify(LinearizedPath path, long[] inputShape, string sourceLayer, string targetLayer, PathGeometry g, PathTrace trace, LinearOp?[] ops, long[][] strides,
         ExpandedWeightsOptions options, out string map)
