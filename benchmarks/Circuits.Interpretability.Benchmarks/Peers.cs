@@ -62,6 +62,13 @@ internal static class Peer
     }
 }
 
+/// <summary>Threads for libtorch (and the peers) in the benchmarks that follow issue 18's setting.</summary>
+internal static class BenchmarkThreads
+{
+    /// <summary>2, as issue 18 measures, or CIRCUITS_BENCH_THREADS: on a machine shared with other work, one thread is disturbed far less (two threads wait for each other at every operation when another process holds a core).</summary>
+    public static int Count { get; } = int.TryParse(Environment.GetEnvironmentVariable("CIRCUITS_BENCH_THREADS"), out int n) && n > 0 ? n : 2;
+}
+
 /// <summary>A column that shows a peer's figure (or a ratio to it) next to BenchmarkDotNet's own columns.</summary>
 internal sealed class PeerColumn : IColumn
 {

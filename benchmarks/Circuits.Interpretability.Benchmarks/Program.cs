@@ -1,13 +1,15 @@
 // Run all benchmarks:   dotnet run -c Release --project benchmarks/Circuits.Interpretability.Benchmarks -- --filter '*'
 // Run one class:        dotnet run -c Release --project benchmarks/Circuits.Interpretability.Benchmarks -- --filter '*CaptureBenchmarks*'
 // Results are recorded, with the machine they ran on, in docs/performance.md.
-// Profile a render step:   dotnet run -c Release --project benchmarks/Circuits.Interpretability.Benchmarks -- profile-render [rounds]
+// Profile a render step:   dotnet run -c Release --project benchmarks/Circuits.Interpretability.Benchmarks -- profile-render [rounds] [threads]
 using BenchmarkDotNet.Running;
 using Circuits.Interpretability.Benchmarks;
 
 if (args.Length > 0 && args[0] == "profile-render")
 {
-    RenderProfile.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 10);
+    RenderProfile.Run(
+        args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 10,
+        args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 2);
     return;
 }
 

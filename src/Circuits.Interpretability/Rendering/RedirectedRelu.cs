@@ -29,26 +29,33 @@ internal sealed class RedirectedRelu : torch.autograd.SingleTensorFunction<Redir
     {
         Tensor x = ctx.get_saved_variables()[0];
         using var scope = NewDisposeScope();
-        Tensor negative = x.lt(0);
-        Tensor reluGrad = grad_output.masked_fill(negative, 0);
-        long[] perItem = x.shape.Select((s, i) => i == 0 ? s : 1L).ToArray();
+        // Arithmetic masks (1 where x >= 0) rather than masked_fill or where, which libtorch runs several times slower.
+        using Tensor one = ones(Array.Empty<long>(), x.dtype, x.device);
+        Tensor reluGrad = x.heaviside(one).mul_(grad_output);
 
         // Items whose ordinary gradient is non-zero somewhere keep it. The redirected gradient differs only for an item
         // whose ordinary gradient is zero everywhere while the incoming one is not; usually there is none (and for a
-        // branch the objective does not read, the incoming gradient is zero too), so the common case costs three passes.
-        Tensor dead = reluGrad.flatten(1).norm(1).eq(0);
-        if (!dead.any().item<bool>())
+        // branch the objective does not read, the incoming gradient is zero too), so the common case costs three passes
+        // and a handful of calls: the smallest per-item norm is positive.
+        Tensor norms = reluGrad.flatten(1).norm(1);
+        if (norms.min().item<float>() > 0)
         {
             return new List<Tensor> { reluGrad.MoveToOuterDisposeScope() };
         }
 
+        Tensor dead = norms.eq(0);
         Tensor redirect = dead.logical_and(grad_output.flatten(1).norm(1).gt(0));
         if (!redirect.any().item<bool>())
         {
             return new List<Tensor> { reluGrad.MoveToOuterDisposeScope() };
         }
 
-        Tensor redirected = grad_output.masked_fill(negative.logical_and(grad_output.gt(0)), 0);
-        return new List<Tensor> { where(redirect.reshape(perItem), redirected, reluGrad).MoveToOuterDisposeScope() };
+        // Redirected: g, but 0 where x < 0 and g > 0. Chosen per item: reluGrad + redirect * (redirected - reluGrad).
+        using Tensor zero = zeros(Array.Empty<long>(), x.dtype, x.device);
+        Tensor keep = x.heaviside(one);
+        Tensor redirected = grad_output.sub(grad_output.mul(keep.neg().add(1)).mul(grad_output.heaviside(zero)));
+        long[] perItem = x.shape.Select((s, i) => i == 0 ? s : 1L).ToArray();
+        Tensor choose = redirect.to_type(x.dtype).reshape(perItem);
+        return new List<Tensor> { reluGrad.add(redirected.sub(reluGrad).mul(choose)).MoveToOuterDisposeScope() };
     }
 }

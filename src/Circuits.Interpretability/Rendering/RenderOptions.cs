@@ -45,7 +45,7 @@ public sealed record RenderOptions
 
     /// <summary>
     /// How many images of the batch go through the model together within a step. Null (default): chosen once, at the
-    /// first step, from a measurement of one image's activations (as many as fit in about 16 MB, so that a part's
+    /// first step, from a measurement of one image's activations (as many as fit in about 6 MB, so that a part's
     /// backward finds its activations in cache), which keeps a large batch from costing more per image than single
     /// renders. The parameterization, transforms and optimizer still run on the whole batch, and the gradients are
     /// the whole batch's (up to floating-point rounding). Applies only when the objective is a sum of per-image terms
