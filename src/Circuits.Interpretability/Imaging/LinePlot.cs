@@ -59,7 +59,31 @@ public static partial class LinePlot
         string name = System.Net.WebUtility.HtmlEncode(options.Title.Length > 0 ? options.Title : "plot");
         string open = string.Create(CultureInfo.InvariantCulture,
             $"<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {options.Width} {options.Height}\" width=\"{options.Width}\" height=\"{options.Height}\" role=\"img\" aria-label=\"{name}\" class=\"plot\"><title>{name}</title>");
-        return SvgOpenTag().Replace(svg, open, 1);
+        return StableIds(SvgOpenTag().Replace(svg, open, 1));
+    }
+
+    /// <summary>
+    /// Skia's SVG canvas numbers clip paths with a counter shared by the whole process (in hex: <c>cl_e</c>, <c>cl_10</c>), so the same plot
+    /// drawn twice differs, and two plots on one page could share ids. Renumber them from 0 in order of appearance and
+    /// prefix them with a hash of the plot, so the SVG depends only on what it shows (the atlas's sharded builds compare
+    /// pages byte for byte) and distinct plots on a page keep distinct ids.
+    /// </summary>
+    private static string StableIds(string svg)
+    {
+        var order = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (Match m in ClipId().Matches(svg))
+        {
+            order.TryAdd(m.Value, order.Count);
+        }
+
+        if (order.Count == 0)
+        {
+            return svg;
+        }
+
+        string local = ClipId().Replace(svg, m => string.Create(CultureInfo.InvariantCulture, $"cl_{order[m.Value]}"));
+        string prefix = "p" + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(local)), 0, 4).ToLowerInvariant();
+        return ClipId().Replace(local, m => $"{prefix}-{m.Value}");
     }
 
     private static Plot Build(IReadOnlyList<double> x, IReadOnlyList<double> y, LinePlotOptions options)
@@ -178,4 +202,7 @@ public static partial class LinePlot
 
     [GeneratedRegex("<svg[^>]*>")]
     private static partial Regex SvgOpenTag();
+
+    [GeneratedRegex(@"\bcl_[0-9a-fA-F]+\b")]
+    private static partial Regex ClipId();
 }

@@ -35,7 +35,10 @@ public static class ColorLegend
         var svg = new StringBuilder();
         string name = Escape($"{title}: {negativeLabel} {Hex(negative)} at -{Number(maxAbs)}, 0 white, {positiveLabel} {Hex(positive)} at +{Number(maxAbs)}");
         svg.Append(CultureInfo.InvariantCulture, $"<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"legend\" width=\"{width}\" height=\"80\" viewBox=\"0 0 {width} 80\" role=\"img\" aria-label=\"{name}\"><title>{name}</title>");
-        string id = "g" + Convert.ToHexString(BitConverter.GetBytes(HashCode.Combine(maxAbs, positive, negative, title)));
+        // The gradient's id depends only on the legend (never on the process: HashCode is seeded per process), so the
+        // same legend gives the same bytes in every run, as the atlas's sharded builds require.
+        string id = "g" + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(
+            string.Create(CultureInfo.InvariantCulture, $"{maxAbs:R}|{Hex(positive)}|{Hex(negative)}|{title}"))), 0, 8).ToLowerInvariant();
         svg.Append(CultureInfo.InvariantCulture,
             $"<defs><linearGradient id=\"{id}\"><stop offset=\"0\" stop-color=\"{Hex(negative)}\"/><stop offset=\"0.5\" stop-color=\"#ffffff\"/><stop offset=\"1\" stop-color=\"{Hex(positive)}\"/></linearGradient></defs>");
         svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{width / 2}\" y=\"13\" text-anchor=\"middle\" font-size=\"12\" fill=\"#333\">{Escape(title)}</text>");

@@ -166,6 +166,25 @@ public class TuningCurveTests
         red.sum().item<long>().Should().Be(0, "a flat series has no peak to mark");
     }
 
+    [Fact]
+    public void An_svg_plot_depends_only_on_what_it_shows()
+    {
+        // Skia numbers SVG clip paths with a process-wide counter (in hex: cl_e, cl_f, cl_10); the plot renumbers them, so a page made twice is the
+        // same bytes (the atlas's sharded builds compare pages), and two different plots on one page keep distinct ids.
+        var options = new LinePlotOptions { Title = "same" };
+        string first = LinePlot.RenderSvg(new[] { 0.0, 1, 2 }, new[] { 0.0, 3, 1 }, options);
+        string other = LinePlot.RenderSvg(new[] { 0.0, 1, 2 }, new[] { 1.0, 0, 2 }, options);
+        string again = LinePlot.RenderSvg(new[] { 0.0, 1, 2 }, new[] { 0.0, 3, 1 }, options);
+
+        again.Should().Be(first);
+        static HashSet<string> Ids(string svg) => System.Text.RegularExpressions.Regex.Matches(svg, "id=\"([^\"]+)\"").Select(m => m.Groups[1].Value).ToHashSet();
+        Ids(first).Should().NotBeEmpty().And.NotIntersectWith(Ids(other));
+        foreach (string id in Ids(first))
+        {
+            first.Should().Contain($"url(#{id})", "every clip path is still used");
+        }
+    }
+
     private sealed class Recorder<T> : IProgress<T>
     {
         private readonly Action<T> _onReport;
