@@ -5,7 +5,7 @@ namespace Circuits.Interpretability.Cli;
 
 /// <summary>
 /// The <c>circuits</c> command-line tool. Verbs: <c>layers</c>, <c>render</c>, <c>circuit</c>, <c>tuning</c>,
-/// <c>examples</c>, <c>report</c>. Every verb takes <c>--json</c> for machine-readable output (results and errors);
+/// <c>examples</c>, <c>report</c>, <c>atlas</c>. Every verb takes <c>--json</c> for machine-readable output (results and errors);
 /// the exit codes are those of <see cref="ExitCodes"/>.
 /// </summary>
 public static class CircuitsCli
@@ -67,6 +67,7 @@ public static class CircuitsCli
         root.Add(TuningCommand.Create(output, error));
         root.Add(ExamplesCommand.Create(output, error));
         root.Add(ReportCommand.Create(output, error));
+        root.Add(AtlasCommand.Create(output, error));
         return root;
     }
 

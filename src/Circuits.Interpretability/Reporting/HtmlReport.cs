@@ -165,9 +165,9 @@ public sealed class HtmlReport
 
     /// <summary>The whole page.</summary>
     public string ToHtml() =>
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        + $"<title>{Escape(Title)}</title>\n<style>{Style}</style>\n</head>\n<body>\n"
-        + $"<h1>{Escape(Title)}</h1>\n{_body}"
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        + $"<title>{Escape(Title)}</title>\n<style>{Style}{ExtraStyle}</style>\n</head>\n<body>\n{Header}"
+        + $"<h1>{Escape(Heading1 ?? Title)}</h1>\n{_body}"
         + "<footer>Made with Circuits.Interpretability</footer>\n</body>\n</html>\n";
 
     /// <summary>
@@ -185,6 +185,15 @@ public sealed class HtmlReport
         return full;
     }
 
+    /// <summary>Markup placed before the page's first heading (a site's navigation); the writer escapes its text itself.</summary>
+    internal string Header { get; set; } = string.Empty;
+
+    /// <summary>Style rules added after the page's own (a site's grids and cards).</summary>
+    internal string ExtraStyle { get; set; } = string.Empty;
+
+    /// <summary>The first heading's text when it differs from the title (null: the title).</summary>
+    internal string? Heading1 { get; set; }
+
     /// <summary>Appends markup as it is; for the library's section writers, which escape all text themselves.</summary>
     internal HtmlReport Raw(string html)
     {
@@ -199,8 +208,9 @@ public sealed class HtmlReport
         int width = displayWidth > 0 ? displayWidth : image.Width;
         int height = (int)Math.Round(width * (double)image.Height / image.Width);
         string css = cssClass is null ? string.Empty : $" class=\"{cssClass}\"";
+        string src = image.Url is null ? image.DataUri : Escape(image.Url) + "\" loading=\"lazy";
         return string.Create(CultureInfo.InvariantCulture,
-            $"<img src=\"{image.DataUri}\" width=\"{width}\" height=\"{height}\"{css} alt=\"{Escape(image.Caption)}\">");
+            $"<img src=\"{src}\" width=\"{width}\" height=\"{height}\"{css} alt=\"{Escape(image.Caption)}\">");
     }
 
     private string Figure(Tensor image, string caption, int displayWidth) => Figure(ReportImage.FromTensor(image, caption), displayWidth);

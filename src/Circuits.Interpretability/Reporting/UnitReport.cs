@@ -81,6 +81,40 @@ public sealed class UnitReport
         return this;
     }
 
+    /// <summary>Adds an image made earlier (an embedded PNG or a <see cref="ReportImage.Linked"/> file) as a feature visualization; its caption says what it optimized.</summary>
+    public UnitReport AddVisualization(ReportImage image)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        _visualizations.Add(image);
+        return this;
+    }
+
+    /// <summary>
+    /// Adds connections computed earlier (for example read back from files, as the neuron atlas does); the other
+    /// parts' <c>Add</c> methods make them from live expanded weights.
+    /// </summary>
+    public UnitReport AddConnections(UnitConnections connections)
+    {
+        ArgumentNullException.ThrowIfNull(connections);
+        _connections.Add(connections);
+        return this;
+    }
+
+    /// <summary>Adds a tuning curve with its stimulus description (see <see cref="AddTuning(TuningCurve, string, string)"/>).</summary>
+    /// <exception cref="CircuitsException">The curve is of another channel.</exception>
+    public UnitReport AddTuning(UnitTuning tuning)
+    {
+        ArgumentNullException.ThrowIfNull(tuning);
+        return AddTuning(tuning.Curve, tuning.Stimulus, tuning.Note);
+    }
+
+    /// <summary>Sets the dataset examples to examples gathered earlier (for example read back from files).</summary>
+    public UnitReport AddDatasetExamples(UnitExamples examples)
+    {
+        Examples = examples ?? throw new ArgumentNullException(nameof(examples));
+        return this;
+    }
+
     /// <summary>
     /// Adds the <paramref name="top"/> strongest inputs of this unit from <paramref name="weights"/> (whose target layer
     /// is this unit's layer), strongest first, each with its weight image; all images share one colour scale.

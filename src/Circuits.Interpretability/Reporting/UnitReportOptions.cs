@@ -5,6 +5,9 @@ namespace Circuits.Interpretability.Reporting;
 /// <summary>How <see cref="UnitReport.WriteTo"/> lays a unit out.</summary>
 public sealed record UnitReportOptions
 {
+    /// <summary>Whether the section starts with the unit's name (and family) as a heading; false when the page's own title says it (the atlas's unit pages). Default true.</summary>
+    public bool ShowHeading { get; init; } = true;
+
     /// <summary>The level of the unit's heading (2 to 4); its parts get the next level. Default 3.</summary>
     public int HeadingLevel { get; init; } = 3;
 

@@ -16,13 +16,17 @@ internal static class UnitReportWriter
         int h = options.HeadingLevel, sub = h + 1;
         string e(string text) => HtmlReport.Escape(text);
         var html = new StringBuilder();
-        html.Append(CultureInfo.InvariantCulture, $"<section class=\"unit\" id=\"{e(Anchor(unit.Unit))}\">\n<h{h}>{e(unit.Unit.ToString())}");
-        if (unit.Family.Length > 0)
+        html.Append(CultureInfo.InvariantCulture, $"<section class=\"unit\" id=\"{e(Anchor(unit.Unit))}\">\n");
+        if (options.ShowHeading)
         {
-            html.Append("<span class=\"family\">").Append(e(unit.Family)).Append("</span>");
-        }
+            html.Append(CultureInfo.InvariantCulture, $"<h{h}>{e(unit.Unit.ToString())}");
+            if (unit.Family.Length > 0)
+            {
+                html.Append("<span class=\"family\">").Append(e(unit.Family)).Append("</span>");
+            }
 
-        html.Append(CultureInfo.InvariantCulture, $"</h{h}>\n");
+            html.Append(CultureInfo.InvariantCulture, $"</h{h}>\n");
+        }
         if (unit.Summary.Length > 0)
         {
             html.Append("<p>").Append(e(unit.Summary)).Append("</p>\n");
@@ -31,7 +35,7 @@ internal static class UnitReportWriter
         report.Raw(html.ToString() + "<div class=\"panels\">\n");
         if (unit.Visualizations.Count > 0)
         {
-            report.Raw(string.Create(CultureInfo.InvariantCulture, $"<div class=\"panel\" style=\"width:{Math.Max(260, unit.Visualizations.Count * (options.VisualizationWidth + 14))}px\">"));
+            report.Raw(string.Create(CultureInfo.InvariantCulture, $"<div class=\"panel\" style=\"width:{Math.Max(260, unit.Visualizations.Count * (Math.Max(options.VisualizationWidth, 160) + 20))}px\">"));
             report.Heading("Feature visualization", sub);
             report.Paragraph($"Images optimized to excite {unit.Unit} as much as possible: what the unit looks for.");
             report.Images(unit.Visualizations, options.VisualizationWidth);

@@ -113,6 +113,25 @@ public sealed class BrowserHarness : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// A new page (tab) to drive by hand, for tests that walk a site; console errors and uncaught exceptions go to
+    /// <paramref name="errors"/>. The caller closes it.
+    /// </summary>
+    public async Task<IPage> NewPageAsync(List<string> errors, int width = 1280, int height = 900)
+    {
+        ArgumentNullException.ThrowIfNull(errors);
+        IPage page = await _browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = width, Height = height } });
+        page.Console += (_, message) =>
+        {
+            if (message.Type == "error")
+            {
+                errors.Add(message.Text);
+            }
+        };
+        page.PageError += (_, error) => errors.Add(error);
+        return page;
+    }
+
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
