@@ -1,6 +1,4 @@
-using System.Globalization;
 using Circuits.Interpretability.Analysis.Stimuli;
-using Circuits.Interpretability.Core;
 using Circuits.Interpretability.Models;
 using Circuits.Interpretability.Rendering;
 using Circuits.Interpretability.Reporting.Atlas;
@@ -10,25 +8,37 @@ namespace Circuits.Interpretability.Cli;
 /// <summary>How the tool's built-in models are shown in an atlas: layers, input size, the tuning stimuli they have, what their units are by design, and default settings.</summary>
 internal static class AtlasModels
 {
-    private static readonly CurveCircuitOptions Design = new();
-
-    /// <summary>The atlas view of a loaded catalog model.</summary>
-    public static AtlasModel For(ModelEntry entry, LoadedModel loaded)
+    /// <summary>
+    /// The atlas view of the session's model: the catalog layers as the chain (or <paramref name="chosen"/> when it names
+    /// a layer outside them, or the model has none: a model of your own), the input size, and the stimuli it has.
+    /// </summary>
+    public static AtlasModel For(ModelSession session, IReadOnlyList<string> chosen)
     {
-        IReadOnlyList<string> layers = entry.CatalogLayers ?? throw new ArgumentException($"Model '{entry.Name}' has no default layers for an atlas.");
-        int input = entry.DefaultInputSize;
-        var model = new AtlasModel(loaded.Model, loaded.Id, layers, input)
+        ModelEntry entry = session.Entry;
+        IReadOnlyList<string> chain = entry.CatalogLayers is { Count: > 0 } catalog && chosen.All(catalog.Contains) ? catalog : chosen;
+        if (chain.Count == 0)
+        {
+            throw new UsageException($"Model '{entry.Name}' has no default layers for an atlas; name them with --layers, in the order data flows through them.");
+        }
+
+        foreach (string layer in chain)
+        {
+            session.ChannelCount(layer); // an unknown layer fails here, naming the nearest real ones
+        }
+
+        int input = session.InputSize;
+        var model = new AtlasModel(session.Model, session.Loaded.Id, chain, input)
         {
             Title = entry.Name switch { "curve-circuit" => "CurveCircuit", "small-convnet" => "SmallConvNet", "inceptionv1" => "InceptionV1", _ => entry.Name },
-            Description = $"{entry.Description}; weights: {loaded.WeightsSource}",
+            Description = $"{entry.Description}; weights: {session.Loaded.WeightsSource}",
             Recipe = entry.CatalogRecipe,
             Preprocess = entry.Preprocess,
+            UnitLabel = entry.UnitLabel,
         };
         return entry.Name switch
         {
             "curve-circuit" => model with
             {
-                UnitLabel = CurveLabel,
                 Tuning = new[]
                 {
                     new AtlasTuning(CurveCircuit.LinesLayer, CurveCircuit.LinesReluLayer,
@@ -56,22 +66,17 @@ internal static class AtlasModels
     /// diversity weight scaled to their activations (the curve circuit's channel means are about 0.02, where 0.01 keeps the
     /// diverse images on the unit's feature; 0.05 already washes them out; Lucid's 100 suits InceptionV1).
     /// </summary>
-    public static AtlasOptions Options(ModelEntry entry) => entry.Name switch
+    public static AtlasOptions Options(ModelSession session) => session.Entry.Name switch
     {
-        "inceptionv1" => new AtlasOptions { ImageSize = 128, Steps = 256, Diverse = 4, CropSize = 5, DiversityWeight = 100 },
+        "inceptionv1" => new AtlasOptions { ImageSize = 128, Steps = 256, Diverse = 4, CropSize = session.Entry.DefaultCrop, DiversityWeight = 100 },
         "curve-circuit" => new AtlasOptions
         {
-            ImageSize = entry.DefaultInputSize, Steps = 128, Diverse = 3, Transforms = Array.Empty<IImageTransform>(), CropSize = Design.CurveKernelSize, DiversityWeight = 0.01,
+            ImageSize = session.InputSize, Steps = 128, Diverse = 3, Transforms = Array.Empty<IImageTransform>(), CropSize = session.Entry.DefaultCrop, DiversityWeight = 0.01,
         },
-        _ => new AtlasOptions { ImageSize = entry.DefaultInputSize, Steps = 128, Diverse = 3, Transforms = Array.Empty<IImageTransform>(), CropSize = 5, DiversityWeight = 0.1 },
+        _ => new AtlasOptions
+        {
+            ImageSize = Math.Min(128, session.InputSize), Steps = 128, Diverse = 3, CropSize = session.Entry.DefaultCrop, DiversityWeight = 0.1,
+            Transforms = session.InputSize >= 128 ? null : Array.Empty<IImageTransform>(),
+        },
     };
-
-    private static string? CurveLabel(NeuronAddress unit) => unit.Channel switch
-    {
-        int c when unit.Layer == CurveCircuit.LinesLayer && c < Design.LineOrientations => $"line at {Degrees(c * 180.0 / Design.LineOrientations)}°",
-        int c when unit.Layer == CurveCircuit.CurvesLayer && c < Design.CurveOrientations => $"curve, convex side at {Degrees(c * 360.0 / Design.CurveOrientations)}°",
-        _ => null,
-    };
-
-    private static string Degrees(double value) => value.ToString("0.##", CultureInfo.InvariantCulture);
 }

@@ -139,7 +139,9 @@ public sealed class UnitReport
 
     /// <summary>
     /// Adds the <paramref name="top"/> strongest outputs of this unit in <paramref name="weights"/> (whose source layer is
-    /// this unit's layer): the target channels whose expanded weights from this unit have the largest L2 norm.
+    /// this unit's layer): the target channels whose expanded weights from this unit have the largest L2 norm, ranked
+    /// as <see cref="ExpandedWeightSet.TopSources"/> ranks inputs (at <see cref="ExpandedWeightSet.RankingDigits"/>
+    /// significant digits, ties by channel, lowest first).
     /// </summary>
     /// <param name="weights">Expanded weights out of this unit's layer; it stays the caller's.</param>
     /// <param name="top">How many outputs to show.</param>
@@ -156,7 +158,7 @@ public sealed class UnitReport
 
         var picks = weights.TargetChannels
             .Select(t => (Channel: t, Strength: weights.Strength(t, Channel)))
-            .OrderByDescending(p => p.Strength).ThenBy(p => p.Channel)
+            .OrderByDescending(p => ExpandedWeightSet.RankingKey(p.Strength)).ThenBy(p => p.Channel)
             .Take(top).ToList();
         _connections.Add(Connect(weights, ConnectionDirection.Outputs, weights.TargetLayer, picks, t => weights.Get(t, Channel), label));
         return this;

@@ -36,6 +36,9 @@ public sealed record AtlasOptions
     /// <summary>The weight of the diversity penalty (<see cref="Objectives.Diversity"/>); Lucid uses 100 on InceptionV1. Default 100.</summary>
     public double DiversityWeight { get; init; } = 100;
 
+    /// <summary>Which image the thumbnails on the layer pages are cut from. Default <see cref="AtlasThumbnail.Neuron"/>.</summary>
+    public AtlasThumbnail Thumbnail { get; init; } = AtlasThumbnail.Neuron;
+
     /// <summary>Side of the thumbnails on the layer pages, in pixels. Default 64.</summary>
     public int ThumbnailSize { get; init; } = 64;
 

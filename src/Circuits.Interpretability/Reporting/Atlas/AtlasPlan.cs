@@ -97,6 +97,9 @@ internal sealed record PlanDocument
 
     public int ThumbnailSize { get; init; }
 
+    /// <summary>Which image the thumbnails are cut from (<see cref="AtlasThumbnail"/>).</summary>
+    public string Thumbnail { get; init; } = nameof(AtlasThumbnail.Neuron);
+
     public string Fingerprint { get; init; } = string.Empty;
 
     public List<LayerDocument> Layers { get; init; } = new();

@@ -109,15 +109,15 @@ internal static class AtlasRenders
         }).ToList();
     }
 
-    /// <summary>A thumbnail of the channel image, at most <see cref="AtlasOptions.ThumbnailSize"/> pixels on its longer side (area averaging).</summary>
-    public static ImageRef Thumbnail(AtlasWorker w, NeuronAddress unit, ImageRef channel)
+    /// <summary>A thumbnail of <paramref name="source"/> (the neuron or channel image), at most <see cref="AtlasOptions.ThumbnailSize"/> pixels on its longer side (area averaging).</summary>
+    public static ImageRef Thumbnail(AtlasWorker w, NeuronAddress unit, ImageRef source)
     {
         int size = w.Options.ThumbnailSize;
-        string path = $"{AtlasFiles.PartFolder(unit)}/thumb-{AtlasFiles.Hash(Path.GetFileName(channel.Path), size.ToString(CultureInfo.InvariantCulture))}.png";
+        string path = $"{AtlasFiles.PartFolder(unit)}/thumb-{AtlasFiles.Hash(Path.GetFileName(source.Path), size.ToString(CultureInfo.InvariantCulture))}.png";
         if (!AtlasFiles.Exists(w.Folder, path))
         {
             using var scope = NewDisposeScope();
-            Tensor image = ImageIO.Load(AtlasFiles.Full(w.Folder, channel.Path)).unsqueeze(0);
+            Tensor image = ImageIO.Load(AtlasFiles.Full(w.Folder, source.Path)).unsqueeze(0);
             long h = image.shape[2], width = image.shape[3];
             double scale = Math.Min(1.0, size / (double)Math.Max(h, width));
             if (scale < 1)
@@ -130,7 +130,8 @@ internal static class AtlasRenders
         }
 
         var (tw, th) = AtlasFiles.PngSize(w.Folder, path);
-        return new ImageRef { Path = path, Width = tw, Height = th, Caption = $"{unit}: channel feature visualization" };
+        string kind = source.Path.Contains("/neuron-", StringComparison.Ordinal) ? "centre-neuron" : "channel";
+        return new ImageRef { Path = path, Width = tw, Height = th, Caption = $"{unit}: {kind} feature visualization" };
     }
 
     private static string Range(CatalogBatch batch) =>

@@ -24,7 +24,7 @@ internal static class AtlasSite
         + "a.card img{width:96px;height:96px;display:block;margin:0 auto 5px;background:#eee;border-radius:3px;image-rendering:auto;border:0}"
         + "a.card .name{display:block;font-weight:600;font-size:.85em}a.card .label{display:block;font-size:.75em;color:#666;line-height:1.25}"
         + "table.layers td{vertical-align:middle}table.layers td.strip{text-align:left}table.layers .strip img{width:40px;height:40px;margin-right:3px;vertical-align:middle;border-radius:2px}"
-        + "section.unit{border-top:0;margin-top:.5em}p.model{color:#666;font-size:.9em;margin-top:2em}";
+        + ".panel.wide figcaption{max-width:11em}section.unit{border-top:0;margin-top:.5em}p.model{color:#666;font-size:.9em;margin-top:2em}";
 
     public static AtlasPagesResult Write(string root, AtlasPlan plan, IReadOnlyDictionary<NeuronAddress, UnitRecord> records, AtlasNotes notes,
         IProgress<AtlasProgress>? progress, CancellationToken cancellationToken)
@@ -120,7 +120,10 @@ internal static class AtlasSite
         var groups = Groups(layer, notes);
         bool anyFamily = groups.Any(g => g.Family.Length > 0);
         string shown = layer.Channels.Count == layer.ChannelCount ? $"all {layer.ChannelCount} units" : $"{layer.Channels.Count} of its {layer.ChannelCount} units";
-        html.Raw($"<p class=\"lead\">{e($"Layer {layer.Name} of {plan.Title}: {shown}, each shown by its channel feature visualization (the image that excites the whole channel most). Click a unit for its page.")}</p>\n");
+        string shownBy = plan.Document.Thumbnail == nameof(AtlasThumbnail.Neuron) && layer.Spatial
+            ? "its centre-neuron feature visualization (the image that excites the unit at the centre of its map most)"
+            : "its channel feature visualization (the image that excites the whole channel most)";
+        html.Raw($"<p class=\"lead\">{e($"Layer {layer.Name} of {plan.Title}: {shown}, each shown by {shownBy}. Click a unit for its page.")}</p>\n");
         if (anyFamily)
         {
             html.Raw("<p>Families: " + string.Concat(groups.Select(g =>
@@ -139,7 +142,7 @@ internal static class AtlasSite
                 string note = notes.Get(unit)?.Note ?? string.Empty;
                 string tip = string.Join(" — ", new[] { unit.ToString(), label, note }.Where(t => t.Length > 0));
                 grid.Append(CultureInfo.InvariantCulture, $"<a class=\"card\" href=\"{e(AtlasFiles.Url(page, AtlasFiles.UnitPage(unit)))}\" title=\"{e(tip)}\">")
-                    .Append(Thumb(page, records[unit].Thumbnail, $"{unit}: channel feature visualization", 96))
+                    .Append(Thumb(page, records[unit].Thumbnail, records[unit].Thumbnail.Caption, 96))
                     .Append(CultureInfo.InvariantCulture, $"<span class=\"name\">{e(unit.ToString())}</span>")
                     .Append(label.Length > 0 ? $"<span class=\"label\">{e(label)}</span>" : string.Empty)
                     .Append("</a>\n");

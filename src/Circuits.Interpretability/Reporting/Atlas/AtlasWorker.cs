@@ -83,7 +83,7 @@ internal sealed class AtlasWorker : IDisposable
                 Fingerprint = fingerprint,
                 Channel = channels[i].Image,
                 ChannelObjective = channels[i].Objective,
-                Thumbnail = AtlasRenders.Thumbnail(this, unit, channels[i].Image),
+                Thumbnail = AtlasRenders.Thumbnail(this, unit, Options.Thumbnail == AtlasThumbnail.Neuron && neurons[i] is { } neuron ? neuron : channels[i].Image),
                 Neuron = neurons[i],
                 Diverse = AtlasRenders.Diverse(this, unit).ToList(),
                 Inputs = Circuit.Inputs(unit, layer),

@@ -104,7 +104,7 @@ public static class NeuronAtlas
             AtlasFiles.RecipeVersion, AtlasFiles.CodeVersion, model.ModelId, model.Recipe, I($"{model.InputSize}"), string.Join(",", model.Layers),
             I($"steps={render.Steps} size={render.ImageSize} lr={render.LearningRate:R} seed={render.Seed} relu={render.RedirectReluSteps} batch={options.BatchSize}"),
             string.Join(",", transforms), Preprocessing.Describe(model.Preprocess),
-            I($"diverse={options.Diverse} weight={options.DiversityWeight:R} thumb={options.ThumbnailSize} crop={options.CropSize} top={options.Top} examples={options.ExampleCount}"),
+            I($"diverse={options.Diverse} weight={options.DiversityWeight:R} thumb={options.Thumbnail}:{options.ThumbnailSize} crop={options.CropSize} top={options.Top} examples={options.ExampleCount}"),
             options.ImageFolder is null ? "no-images" : AtlasMeasures.FolderId(options.ImageFolder),
         }.Concat(model.Tuning.Select(AtlasMeasures.SweepId)));
 
@@ -129,6 +129,7 @@ public static class NeuronAtlas
             BatchSize = options.BatchSize,
             ImageSize = options.ImageSize,
             ThumbnailSize = options.ThumbnailSize,
+            Thumbnail = options.Thumbnail.ToString(),
             Fingerprint = fingerprint,
             Layers = layers,
             Labels = labels,
