@@ -27,8 +27,8 @@ internal static class AtlasCommand
         var weight = new Option<double?>("--diversity-weight") { Description = "Weight of the diversity penalty (default: the model's; Lucid uses 100 on InceptionV1)." };
         var thumbnail = CliOptions.Int("--thumbnail", "Thumbnail size on the layer pages, in pixels", 64, 8, 1024, "pixels");
         var thumbnailOf = CliOptions.Choice("--thumbnail-of", "Which image the layer pages' thumbnails are cut from", "neuron", "neuron", "channel");
-        var crop = CliOptions.OptionalInt("--crop", "Window of the expanded weights (default: the model's kernel size, 13 for the curve circuit, else 5)", 1, 99, "positions", odd: true);
-        var top = CliOptions.Int("--top", "Strongest inputs and outputs shown per unit", 6, 1, 64, "connections");
+        var crop = CliOptions.OptionalInt("--crop", "Window of the expanded weights (default: the model's kernel size, 13 for the curve circuit, else 5)", 1, 255, "positions", odd: true);
+        var top = CliOptions.Int("--top", "Strongest inputs and outputs shown per unit", 6, 1, 100, "connections");
         var images = new Option<string?>("--images") { Description = "A folder of images: each unit's dataset examples come from it." };
         var examples = CliOptions.Int("--examples", "Dataset examples per unit (with --images)", 8, 1, 100, "examples");
         var shard = new Option<string?>("--shard")
@@ -52,6 +52,11 @@ internal static class AtlasCommand
             if (channelText is not null && chosen.Length != 1)
             {
                 throw new UsageException($"--channels needs exactly one layer (--layers); got {chosen.Length}.");
+            }
+
+            if (parse.GetValue(weight) is double w && !(w >= 0 && double.IsFinite(w)))
+            {
+                throw new UsageException($"--diversity-weight {w.ToString(CultureInfo.InvariantCulture)} is not valid; expected a finite number of 0 or more.");
             }
 
             using ModelSession session = ModelSession.Open(parse, error);
