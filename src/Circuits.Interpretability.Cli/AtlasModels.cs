@@ -27,37 +27,32 @@ internal static class AtlasModels
         }
 
         int input = session.InputSize;
-        var model = new AtlasModel(session.Model, session.Loaded.Id, chain, input)
+        IReadOnlyList<AtlasTuning> tuning = entry.Name switch
+        {
+            "curve-circuit" => new[]
+            {
+                new AtlasTuning(CurveCircuit.LinesLayer, CurveCircuit.LinesReluLayer,
+                    StimulusSweep.Orientation(new LineStimulus { Width = input, Height = input, Length = 20 }, 5),
+                    "a dark line 20 px long rotated in 5° steps, read at the centre position after the ReLU"),
+                new AtlasTuning(CurveCircuit.CurvesLayer, CurveCircuit.CurvesReluLayer,
+                    StimulusSweep.Orientation(new CurveStimulus { Width = input, Height = input }, 5),
+                    "a dark curve of radius 5 px spanning 150° rotated in 5° steps, read at the centre position after the ReLU"),
+            },
+            "inceptionv1" => new[]
+            {
+                new AtlasTuning("mixed3b", "mixed3b", StimulusSweep.Orientation(new CurveStimulus { Width = input, Height = input, Curvature = 0.05, ArcLength = 60, Thickness = 3 }, 10),
+                    "a dark curve of radius 20 px rotated in 10° steps (the Curve Detectors article's stimulus), read at the centre position"),
+            },
+            _ => Array.Empty<AtlasTuning>(),
+        };
+        return new AtlasModel(session.Model, session.Loaded.Id, chain, input)
         {
             Title = entry.Name switch { "curve-circuit" => "CurveCircuit", "small-convnet" => "SmallConvNet", "inceptionv1" => "InceptionV1", _ => entry.Name },
             Description = $"{entry.Description}; weights: {session.Loaded.WeightsSource}",
             Recipe = entry.CatalogRecipe,
             Preprocess = entry.Preprocess,
             UnitLabel = entry.UnitLabel,
-        };
-        return entry.Name switch
-        {
-            "curve-circuit" => model with
-            {
-                Tuning = new[]
-                {
-                    new AtlasTuning(CurveCircuit.LinesLayer, CurveCircuit.LinesReluLayer,
-                        StimulusSweep.Orientation(new LineStimulus { Width = input, Height = input, Length = 20 }, 5),
-                        "a dark line 20 px long rotated in 5° steps, read at the centre position after the ReLU"),
-                    new AtlasTuning(CurveCircuit.CurvesLayer, CurveCircuit.CurvesReluLayer,
-                        StimulusSweep.Orientation(new CurveStimulus { Width = input, Height = input }, 5),
-                        "a dark curve of radius 5 px spanning 150° rotated in 5° steps, read at the centre position after the ReLU"),
-                },
-            },
-            "inceptionv1" => model with
-            {
-                Tuning = new[]
-                {
-                    new AtlasTuning("mixed3b", "mixed3b", StimulusSweep.Orientation(new CurveStimulus { Width = input, Height = input, Curvature = 0.05, ArcLength = 60, Thickness = 3 }, 10),
-                        "a dark curve of radius 20 px rotated in 10° steps (the Curve Detectors article's stimulus), read at the centre position"),
-                },
-            },
-            _ => model,
+            Tuning = tuning.Where(t => chain.Contains(t.Layer)).ToList(),
         };
     }
 
