@@ -29,9 +29,32 @@ public class InceptionV1ExpandedWeightsTests
         (packed.Weights - reference.Weights).abs().max().item<float>().Should().BeLessThan((float)(1e-4 * scale));
     }
 
-    [Fact]
+    // The packed method's translation check once compared the map outside the response window as a difference of two
+    // large float sums; with libtorch on one thread the summation order left enough rounding to fail the check and fall
+    // back to the slower method. Run at one thread and at the default to keep both orders honest.
+    [Theory]
     [Trait("Category", "Slow")]
-    public void Mixed3b_to_mixed4a_across_the_stride_2_max_pool_packs_every_phase_and_agrees_with_the_reference()
+    [InlineData(1)]
+    [InlineData(0)]
+    public void Mixed3b_to_mixed4a_across_the_stride_2_max_pool_packs_every_phase_and_agrees_with_the_reference(int threads)
+    {
+        int before = get_num_threads();
+        if (threads > 0)
+        {
+            set_num_threads(threads);
+        }
+
+        try
+        {
+            Mixed3bToMixed4a();
+        }
+        finally
+        {
+            set_num_threads(before);
+        }
+    }
+
+    private static void Mixed3bToMixed4a()
     {
         using var model = new InceptionV1(seed: 5);
         var options = new ExpandedWeightsOptions { TargetChannels = new[] { 0, 97, 300, 507 }, SourceChannels = Enumerable.Range(0, 480).Where(c => c % 4 == 1).ToList(), CropSize = 7 };
