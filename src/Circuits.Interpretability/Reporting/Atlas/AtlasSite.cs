@@ -24,7 +24,7 @@ internal static class AtlasSite
         + "a.card img{width:96px;height:96px;display:block;margin:0 auto 5px;background:#eee;border-radius:3px;image-rendering:auto;border:0}"
         + "a.card .name{display:block;font-weight:600;font-size:.85em}a.card .label{display:block;font-size:.75em;color:#666;line-height:1.25}"
         + "table.layers td{vertical-align:middle}table.layers td.strip{text-align:left}table.layers .strip img{width:40px;height:40px;margin-right:3px;vertical-align:middle;border-radius:2px}"
-        + ".panel.wide figcaption{max-width:11em}section.unit{border-top:0;margin-top:.5em}p.model{color:#666;font-size:.9em;margin-top:2em}";
+        + ".panel.wide figure:not(.svg) figcaption{max-width:11em}section.unit{border-top:0;margin-top:.5em}p.model{color:#666;font-size:.9em;margin-top:2em}";
 
     public static AtlasPagesResult Write(string root, AtlasPlan plan, IReadOnlyDictionary<NeuronAddress, UnitRecord> records, AtlasNotes notes,
         IProgress<AtlasProgress>? progress, CancellationToken cancellationToken)

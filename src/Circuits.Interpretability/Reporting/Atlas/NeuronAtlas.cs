@@ -186,7 +186,10 @@ public static class NeuronAtlas
             Shard = part.ToString(), Units = units, UnitsComputed = worker.UnitsComputed, Renders = worker.Renders, Seconds = Math.Round(seconds, 1),
             UnitsPerHour = worker.UnitsComputed > 0 ? Math.Round(worker.UnitsComputed * 3600 / seconds, 1) : 0, Fingerprint = plan.Fingerprint,
         });
-        AtlasPagesResult? pages = part.IsSingle ? Merge(root, notes, progress, cancellationToken) : null;
+        // The pages come after every unit: report them as a stage with the units all done, so a time-left estimate stays right.
+        IProgress<AtlasProgress>? pageProgress = progress is null ? null
+            : new Relay(p => progress.Report(new AtlasProgress($"{p.Stage} ({p.UnitsDone}/{p.Units})", units, units, 0, 0)));
+        AtlasPagesResult? pages = part.IsSingle ? Merge(root, notes, pageProgress, cancellationToken) : null;
         return new AtlasBuildResult(root, part, units, worker.UnitsComputed, worker.Renders, worker.Circuit.Computed, worker.Measures.Curves, worker.Measures.Searches,
             clock.Elapsed.TotalSeconds, pages);
     }
@@ -241,6 +244,11 @@ public static class NeuronAtlas
         Preprocess = model.Preprocess,
         Device = options.Device,
     };
+
+    private sealed class Relay(Action<AtlasProgress> report) : IProgress<AtlasProgress>
+    {
+        public void Report(AtlasProgress value) => report(value);
+    }
 
     private static void Validate(AtlasModel model, AtlasOptions o)
     {
