@@ -411,8 +411,18 @@ public sealed class ForwardRun : IDisposable
             // alias() is a second handle to the same native tensor, so gradients with respect to it are gradients
             // with respect to the activation itself; detach() drops the graph.
             Tensor handle = KeepGraph ? output.alias() : output.detach();
-            Captured[path] = handle.MoveToOtherDisposeScope(_scopeMarker);
+            Captured[path] = MoveToScopeOf(handle, _scopeMarker);
         }
+
+        /// <summary>
+        /// Registers <paramref name="tensor"/> with the dispose scope of <paramref name="marker"/> (none when the
+        /// marker has none). Not <c>MoveToOtherDisposeScope</c> alone: in TorchSharp 0.107 moving a tensor to the
+        /// scope it is already in removes it from that scope's list but leaves it marked as owned by the scope, so
+        /// the scope never frees it and, once the scope is disposed, the tensor's finalizer throws
+        /// <see cref="ObjectDisposedException"/> (ending the process). Detaching first makes the move an attach.
+        /// </summary>
+        private static Tensor MoveToScopeOf(Tensor tensor, Tensor marker) =>
+            tensor.DetachFromDisposeScope().MoveToOtherDisposeScope(marker);
     }
 
     /// <summary>Thrown by a hook to end the forward pass once every tap has its activation.</summary>
