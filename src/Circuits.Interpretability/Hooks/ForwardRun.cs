@@ -317,11 +317,15 @@ public sealed class ForwardRun : IDisposable
             return null; // the model ran outside Run(): the run changes nothing
         }
 
-        Tensor current = output;
-        foreach (var edit in slot.Post)
+        Tensor current = slot.Post.Count == 0 ? output : Edited(output, edited =>
         {
-            current = edit(input, current) ?? current;
-        }
+            foreach (var edit in slot.Post)
+            {
+                edited = edit(input, edited) ?? edited;
+            }
+
+            return edited;
+        });
 
         pass.Mark(slot.Path);
         if (slot.Tap)
@@ -345,13 +349,49 @@ public sealed class ForwardRun : IDisposable
         }
 
         pass.Mark(slot.Path);
-        Tensor current = input;
-        foreach (var edit in slot.Pre)
+        Tensor current = Edited(input, edited =>
         {
-            current = edit(current) ?? current;
-        }
+            foreach (var edit in slot.Pre)
+            {
+                edited = edit(edited) ?? edited;
+            }
+
+            return edited;
+        });
 
         return ReferenceEquals(current, input) ? null : current;
+    }
+
+    /// <summary>
+    /// Runs a layer's edits on <paramref name="original"/> and returns what the module passes on: the original, a
+    /// tensor the edits made during this call, or a new handle (<c>alias()</c>) to any other tensor they returned.
+    /// </summary>
+    /// <remarks>
+    /// What a hook returns is treated as the module's fresh result: containers free it (TorchSharp's
+    /// <c>Sequential</c> disposes each intermediate output once the next module ran) and the model's output is owned by
+    /// the <see cref="CaptureResult"/>. That is right for a tensor the edit made for the pass, and wrong for one it
+    /// did not: a constant, the layer's input, the output of an earlier layer, or a leaf the caller keeps would be freed
+    /// under its owner. Such a tensor stays its owner's; the model gets its own handle to the same native tensor (same
+    /// values, same autograd node). The tensors the edits make are told apart with a dispose scope open only while they
+    /// run; it frees nothing: on closing, everything registered with it goes to the scope that was current before.
+    /// </remarks>
+    private static Tensor Edited(Tensor original, Func<Tensor, Tensor> edits)
+    {
+        Tensor current;
+        bool made;
+        DisposeScope watch = NewDisposeScope();
+        try
+        {
+            current = edits(original);
+            made = watch.Contains(current);
+        }
+        finally
+        {
+            watch.MoveToOuter((IEnumerable<IDisposable>)watch.DisposablesView);
+            watch.Dispose();
+        }
+
+        return made || ReferenceEquals(current, original) ? current : current.alias();
     }
 
     /// <summary>What the run does at one module.</summary>

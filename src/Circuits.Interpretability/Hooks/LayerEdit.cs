@@ -9,6 +9,13 @@ namespace Circuits.Interpretability.Hooks;
 /// replacement, or null to keep the output (a pure observer). Edits of one layer run in the order given, and
 /// always before that layer's tap, so a tap sees the edited tensor.
 /// </summary>
+/// <remarks>
+/// Ownership of the returned tensor: one the edit made during the call (and left in the current dispose scope) is
+/// handed on as the layer's result, and the model frees it like any layer output (TorchSharp's <c>Sequential</c>
+/// disposes intermediate outputs). Any other tensor (the layer's input, a constant, a tensor kept from elsewhere, or
+/// one the edit detached with <c>DetachFromDisposeScope</c> to keep it) stays its owner's: the model gets a new
+/// handle to it (<c>alias()</c>: same values, same autograd node), so the same tensor can be returned pass after pass.
+/// </remarks>
 public sealed class LayerEdit
 {
     private LayerEdit(string layer, InterventionSite site, Func<Tensor, Tensor, Tensor?>? output, Func<Tensor, Tensor?>? input)
