@@ -51,10 +51,11 @@ public static class SpatialAttribution
     {
         Check(model, input, source);
         ArgumentNullException.ThrowIfNull(target);
-        using var freeze = ModelFreeze.Apply(model);
+        using var attached = new SourceLeaf(model, source, target);
         using var scope = NewDisposeScope();
-        var (leaf, targetOutput, _) = Run(model, Preprocessing.Resolve(model, preprocess)(input), source, target);
-        if (targetOutput!.dim() != 4)
+        using CaptureResult result = attached.Run(Preprocessing.Resolve(model, preprocess)(input));
+        Tensor leaf = attached.Leaf, targetOutput = result[target];
+        if (targetOutput.dim() != 4)
         {
             throw new CircuitsException($"Layer '{target}' has output shape [{string.Join(", ", targetOutput.shape)}], which has no spatial positions; use ToClasses for a flat output.");
         }
@@ -91,10 +92,11 @@ public static class SpatialAttribution
             throw new CircuitsException("ToClasses needs at least one class index.");
         }
 
-        using var freeze = ModelFreeze.Apply(model);
+        using var attached = new SourceLeaf(model, source, null);
         using var scope = NewDisposeScope();
-        var (leaf, _, output) = Run(model, Preprocessing.Resolve(model, preprocess)(input), source, null);
-        Tensor logits = output!.reshape(output.shape[0], -1);
+        using CaptureResult result = attached.Run(Preprocessing.Resolve(model, preprocess)(input));
+        Tensor leaf = attached.Leaf, output = result.Output!;
+        Tensor logits = output.reshape(output.shape[0], -1);
         int bad = classes.FirstOrDefault(c => c < 0 || c >= logits.shape[1]);
         if (classes.Any(c => c < 0 || c >= logits.shape[1]))
         {
@@ -119,72 +121,67 @@ public static class SpatialAttribution
         return grad is null || grad.IsInvalid ? zeros_like(leaf[0, 0]) : leaf.detach().mul(grad).sum(1)[0];
     }
 
-    /// <summary>Runs the model with the source's output replaced by a leaf that requires grad; stops after the target when one is named.</summary>
-    private static (Tensor Leaf, Tensor? Target, Tensor? Output) Run(nn.Module<Tensor, Tensor> model, Tensor input, string source, string? target)
+    /// <summary>
+    /// The model attached through a <see cref="ForwardRun"/> (frozen while attached, keeping the graph) with the
+    /// source's output replaced by a leaf that requires grad. The pass stops after the target when one is named, and
+    /// runs to the output otherwise.
+    /// </summary>
+    private sealed class SourceLeaf : IDisposable
     {
-        var sourceModule = HookHandle.AsTensorModule(ModelLayers.Find(model, source), source, "a spatial attribution source");
-        var targetModule = target is null ? null : HookHandle.AsTensorModule(ModelLayers.Find(model, target), target, "a spatial attribution target");
-        Tensor? leaf = null, targetOutput = null, output = null;
-        var hooks = new List<HookHandle>();
-        try
+        private readonly ForwardRun _run;
+        private Tensor? _leaf;
+
+        public SourceLeaf(nn.Module<Tensor, Tensor> model, string source, string? target)
         {
-            hooks.Add(HookHandle.Forward(sourceModule, (_, o) =>
+            HookHandle.AsTensorModule(ModelLayers.Find(model, source), source, "a spatial attribution source");
+            if (target is not null)
             {
-                if (o.dim() != 4)
-                {
-                    throw new CircuitsException($"Layer '{source}' has output shape [{string.Join(", ", o.shape)}], which has no spatial positions; expected N x C x H x W.");
-                }
-
-                leaf = o.detach().requires_grad_(true);
-                return leaf.alias();
-            }));
-            if (targetModule is not null)
-            {
-                hooks.Add(HookHandle.Forward(targetModule, (_, o) =>
-                {
-                    if (leaf is null)
-                    {
-                        throw new CircuitsException($"Layer '{target}' ran before '{source}'; expected the target to run after the source.");
-                    }
-
-                    targetOutput = o.alias();
-                    throw new StopForward();
-                }));
+                HookHandle.AsTensorModule(ModelLayers.Find(model, target), target, "a spatial attribution target");
             }
 
-            try
+            var edits = new List<LayerEdit> { LayerEdit.Output(source, (_, o) => ReplaceSource(source, o)) };
+            if (target is not null)
             {
-                output = model.call(input);
+                // Runs before the target's tap: a target that runs before the source is named as such.
+                edits.Add(LayerEdit.Output(target, (_, _) => _leaf is null
+                    ? throw new CircuitsException($"Layer '{target}' ran before '{source}'; expected the target to run after the source.")
+                    : null));
             }
-            catch (StopForward)
+
+            _run = ForwardRun.Attach(model, new ForwardRunOptions
             {
-            }
+                // The source is tapped too, so that a source that never ran is reported (before the target).
+                Taps = target is null ? new[] { source } : new[] { source, target },
+                Edits = edits,
+                KeepGraph = true,
+                StopAfterTaps = target is not null,
+            });
         }
-        finally
+
+        /// <summary>The leaf that replaced the source's output in the last pass.</summary>
+        public Tensor Leaf => _leaf ?? throw new InvalidOperationException("The source has not run yet.");
+
+        /// <summary>One pass on <paramref name="input"/>.</summary>
+        /// <exception cref="HookNotFiredException">The source or the target did not run.</exception>
+        public CaptureResult Run(Tensor input)
         {
-            foreach (HookHandle hook in hooks)
+            _leaf = null;
+            return _run.Run(input);
+        }
+
+        /// <summary>Removes the hooks and unfreezes the model.</summary>
+        public void Dispose() => _run.Dispose();
+
+        private Tensor ReplaceSource(string source, Tensor output)
+        {
+            if (output.dim() != 4)
             {
-                hook.Dispose();
+                throw new CircuitsException($"Layer '{source}' has output shape [{string.Join(", ", output.shape)}], which has no spatial positions; expected N x C x H x W.");
             }
-        }
 
-        var missing = new List<string>();
-        if (leaf is null)
-        {
-            missing.Add(source);
+            _leaf = output.detach().requires_grad_(true);
+            return _leaf.alias();
         }
-
-        if (target is not null && targetOutput is null)
-        {
-            missing.Add(target);
-        }
-
-        if (missing.Count > 0)
-        {
-            throw new HookNotFiredException(missing);
-        }
-
-        return (leaf!, targetOutput, output);
     }
 
     private static void Check(nn.Module<Tensor, Tensor> model, Tensor input, string source)
@@ -196,9 +193,5 @@ public static class SpatialAttribution
         {
             throw new CircuitsException($"Spatial attribution explains one input; got shape [{string.Join(", ", input.shape)}]. Expected batch size 1.");
         }
-    }
-
-    private sealed class StopForward : Exception
-    {
     }
 }
