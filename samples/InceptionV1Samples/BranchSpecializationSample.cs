@@ -17,7 +17,7 @@ public static class BranchSpecializationSample
     {
         string layer = context.Options.Layers?.FirstOrDefault() ?? CurveDetectors.Layer;
         IReadOnlyList<int> family = context.Options.Units ?? CurveDetectors.DefaultUnits;
-        var ranges = BranchSpecialization.ChannelRanges(context.Model, layer, Branches(layer), new long[] { 3, context.Options.Size, context.Options.Size }, InceptionV1.Preprocess);
+        var ranges = BranchSpecialization.ChannelRanges(context.Model, layer, Branches(layer), new long[] { 3, context.Options.Size, context.Options.Size });
         int width = ranges.Sum(r => r.Count);
         var counts = BranchSpecialization.Counts(ranges, family);
         var report = SampleHelpers.Report(context, $"Branch specialization in {layer}", "Branch Specialization");

@@ -50,7 +50,7 @@ public static class SampleHelpers
         var sweep = StimulusSweep.Orientation(template, context.Options.OrientationStep);
         context.Log.WriteLine($"tuning {layer} over {sweep.Values.Count} {name} orientations ({context.Options.StimulusSize} px)");
         var curves = TuningCurves.MeasureMany(context.Model, units.Select(u => new NeuronAddress(layer, u)), sweep,
-            new TuningOptions { BatchSize = 12, Preprocess = InceptionV1.Preprocess }, StepProgress.Tuning(context.Log, $"tuning {layer}"));
+            new TuningOptions { BatchSize = 12 }, StepProgress.Tuning(context.Log, $"tuning {layer}"));
         var lines = new List<string> { "orientation," + string.Join(",", units.Select(u => $"{layer}:{u}")) };
         for (int i = 0; i < sweep.Values.Count; i++)
         {

@@ -18,14 +18,13 @@ public sealed record SampleContext(InceptionV1 Model, string ModelId, SampleOpti
     /// <summary>True when the weights are seeded random ones.</summary>
     public bool Random => Options.RandomWeights;
 
-    /// <summary>Render settings from the options, with Lucid's input convention.</summary>
+    /// <summary>Render settings from the options; InceptionV1 applies Lucid's input convention itself.</summary>
     public RenderOptions Render(int batch) => new()
     {
         Steps = Options.Steps,
         ImageSize = Options.Size,
         BatchSize = batch,
         Seed = Options.Seed,
-        Preprocess = InceptionV1.Preprocess,
     };
 
     /// <summary>A path inside the output folder.</summary>

@@ -95,7 +95,7 @@ public static class ZoomIn
         }
 
         using DatasetExamplesResult result = DatasetExamples.Find(context.Model, new NeuronAddress(Layer, unit), folder,
-            new DatasetExamplesOptions { TopK = 9, InputSize = context.Options.Size, Preprocess = InceptionV1.Preprocess });
+            new DatasetExamplesOptions { TopK = 9, InputSize = context.Options.Size });
         string path = context.PathFor($"examples-{Layer}-{unit}.png");
         result.SaveGrid(path);
         context.Log.WriteLine($"  dataset examples: {result.Examples.Count} of {folder}");

@@ -220,7 +220,6 @@ static void StudyInception(InceptionV1 model, Settings settings, HtmlReport repo
         ImageSize = 128,
         BatchSize = units.Length,
         Seed = settings.Seed,
-        Preprocess = InceptionV1.Preprocess,
     }, StepProgress.Render(Console.Out, "rendering mixed3b"), cancellationToken);
 
     Console.WriteLine("Expanded weights mixed3a -> mixed3b...");
@@ -230,7 +229,7 @@ static void StudyInception(InceptionV1 model, Settings settings, HtmlReport repo
     Console.WriteLine("Tuning curves...");
     var sweep = StimulusSweep.Orientation(new CurveStimulus { Width = 224, Height = 224, Curvature = 0.05, ArcLength = 60, Thickness = 3 }, stepDegrees: 10);
     IReadOnlyList<TuningCurve> tuning = TuningCurves.MeasureMany(model, units.Select(u => new NeuronAddress("mixed3b", u)), sweep,
-        new TuningOptions { Preprocess = InceptionV1.Preprocess, BatchSize = 12 }, StepProgress.Tuning(Console.Out, "tuning mixed3b"), cancellationToken);
+        new TuningOptions { BatchSize = 12 }, StepProgress.Tuning(Console.Out, "tuning mixed3b"), cancellationToken);
 
     for (int i = 0; i < units.Length; i++)
     {

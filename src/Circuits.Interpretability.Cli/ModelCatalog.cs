@@ -29,7 +29,7 @@ public sealed record LoadedModel(nn.Module<Tensor, Tensor> Model, string Id, str
 /// <param name="Description">One line for help and errors.</param>
 /// <param name="DefaultInputSize">The default square input size in pixels.</param>
 /// <param name="Create">Builds the model for a request.</param>
-/// <param name="Preprocess">The model's input convention, from RGB in [0, 1] (null: the model takes it as is).</param>
+/// <param name="Preprocess">A preprocessing that overrides the model's own input convention (null: the model's <see cref="IInputConvention"/>, or none).</param>
 /// <param name="CatalogLayers">The layers a whole-model catalog renders by default.</param>
 /// <param name="CatalogRecipe">The render-catalog recipe name (it names <paramref name="Preprocess"/>; see <see cref="Rendering.RenderCatalog.Key"/>).</param>
 /// <param name="DefaultCrop">The side of an expanded weight's window when <c>--crop</c> is not given (the model's kernels).</param>
@@ -51,7 +51,7 @@ public static class ModelCatalog
             request => BuiltIn(request, $"small-convnet/seed={request.Seed}", new SmallConvNet(request.Seed), $"seeded RANDOM weights (seed {request.Seed})", random: true),
             CatalogLayers: new[] { "features.conv1", "features.conv2", "features.conv3" }),
         new ModelEntry("inceptionv1", "InceptionV1 (Lucid's inception5h naming): weights from --weights, or inception5h.pth in the model cache", InceptionV1.DefaultInputSize,
-            LoadInception, InceptionV1.Preprocess,
+            LoadInception,
             CatalogLayers: new[] { "conv2d0", "conv2d1", "conv2d2" }.Concat(InceptionV1.MixedLayerNames).ToArray(), CatalogRecipe: InceptionV1Weights.CatalogRecipe),
     };
 

@@ -64,6 +64,21 @@ public sealed class InputConventionTests : IDisposable
     }
 
     [Fact]
+    public void A_seeded_InceptionV1_render_has_the_same_pixels_with_the_models_convention_as_with_InceptionV1_Preprocess_given()
+    {
+        // The command-line catalog and the samples leave the preprocessing to the model now; nothing may change.
+        RenderOptions Options(Func<Tensor, Tensor>? preprocess) => new() { Steps = 3, ImageSize = 32, Seed = 5, Preprocess = preprocess };
+        var unit = Objectives.Channel(new NeuronAddress("mixed3a", 7));
+
+        using RenderResult explicitly = FeatureVisualization.Render(_inception, unit, Options(InceptionV1.Preprocess));
+        using RenderResult byModel = FeatureVisualization.Render(_inception, unit, Options(null));
+
+        HandBuiltNet.Values(byModel.Images).Should().Equal(HandBuiltNet.Values(explicitly.Images));
+        byModel.ObjectiveHistory.Should().Equal(explicitly.ObjectiveHistory);
+        explicitly.ObjectiveHistory.Distinct().Should().HaveCountGreaterThan(1, "the render moved");
+    }
+
+    [Fact]
     public void The_curve_circuit_declares_identity_and_a_model_without_a_convention_gets_none()
     {
         using var circuit = new CurveCircuit();
