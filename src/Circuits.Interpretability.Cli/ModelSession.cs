@@ -78,6 +78,12 @@ internal sealed class ModelSession : IDisposable
         }
 
         Device device = DeviceChoice.Resolve(parse.GetValue(CircuitsCli.DeviceOption)!);
+        TorchBackend.EnsureAvailable();
+        if (TorchBackend.KernelWorkaround is string workaround)
+        {
+            error.WriteLine($"note: {workaround}");
+        }
+
         int seed = parse.GetValue(CircuitsCli.Seed);
         LoadedModel loaded = entry.Create(new ModelRequest(seed, weights, random));
         try

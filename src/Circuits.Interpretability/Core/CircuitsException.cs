@@ -12,7 +12,7 @@ public class CircuitsException : Exception
     }
 
     /// <summary>Creates an exception with a message and the exception that caused it.</summary>
-    public CircuitsException(string message, Exception innerException) : base(message, innerException)
+    public CircuitsException(string message, Exception? innerException) : base(message, innerException)
     {
     }
 }

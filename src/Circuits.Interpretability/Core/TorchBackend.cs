@@ -22,14 +22,31 @@ public static class TorchBackend
     private static volatile bool s_available;
     private static TorchBackendException? s_failure;
 
+    /// <summary>The environment variable that turns the kernel check off when set to <c>off</c> (see <see cref="EnsureAvailable"/>).</summary>
+    public const string KernelCheckVariable = "CIRCUITS_KERNEL_CHECK";
+
+    /// <summary>
+    /// What the library changed in libtorch because its kernel check found wrong results on this machine, in words
+    /// (for example that oneDNN's CPU kernels were turned off); null when nothing was changed. Set by the first
+    /// <see cref="EnsureAvailable"/>.
+    /// </summary>
+    public static string? KernelWorkaround { get; private set; }
+
     /// <summary>The backend packages an application can add, one of them.</summary>
     public static IReadOnlyList<string> BackendPackages { get; } = new[] { "TorchSharp-cpu", "TorchSharp-cuda-linux", "TorchSharp-cuda-windows" };
 
     /// <summary>
     /// Returns when TorchSharp's native backend is loaded (loading it on the first call, as TorchSharp's first use
-    /// would); otherwise throws.
+    /// would) and computes convolutions correctly on this machine; otherwise throws.
     /// </summary>
-    /// <exception cref="TorchBackendException">The backend is missing or does not load; the message says what to add or fix.</exception>
+    /// <remarks>
+    /// The first call also compares a few small convolutions, forward, backward and transposed, computed by libtorch
+    /// with plain loops (a few milliseconds). Some virtual machines make libtorch's oneDNN kernels return wrong values
+    /// without any error; there the library turns oneDNN off (libtorch's own kernels are used, slower), checks again and
+    /// reports the change in <see cref="KernelWorkaround"/>. Set the environment variable
+    /// <see cref="KernelCheckVariable"/> to <c>off</c> to skip the check.
+    /// </remarks>
+    /// <exception cref="TorchBackendException">The backend is missing or does not load, or computes wrong results that the library cannot repair; the message says what to add or fix.</exception>
     public static void EnsureAvailable()
     {
         if (!s_available)
@@ -58,18 +75,29 @@ public static class TorchBackend
                 return;
             }
 
+            bool skip = string.Equals(Environment.GetEnvironmentVariable(KernelCheckVariable), "off", StringComparison.OrdinalIgnoreCase);
             if (s_failure is null)
             {
                 try
                 {
                     // TorchSharp loads libtorch and its wrapper in the static constructor of `torch`.
                     RuntimeHelpers.RunClassConstructor(typeof(torch).TypeHandle);
-                    s_available = true;
-                    return;
                 }
                 catch (Exception e) when (IsNativeLoadFailure(e))
                 {
                     s_failure = Explain(e, NativeSearchDirectories(), NativeNames.ForCurrentPlatform(), LoadError);
+                }
+
+                if (s_failure is null)
+                {
+                    string? workaround = null;
+                    s_failure = skip ? null : CheckKernels(KernelCheck.Run, OneDnnSwitch.TrySet, out workaround);
+                    if (s_failure is null)
+                    {
+                        KernelWorkaround = workaround;
+                        s_available = true;
+                        return;
+                    }
                 }
             }
 
@@ -77,7 +105,50 @@ public static class TorchBackend
         }
 
         // A new instance per call, so that each throw has its own stack trace.
-        throw new TorchBackendException(failure.Problem, failure.Message, failure.InnerException!);
+        throw new TorchBackendException(failure.Problem, failure.Message, failure.InnerException);
+    }
+
+    /// <summary>
+    /// Runs the kernel check; when a case fails, turns oneDNN off with <paramref name="setOneDnn"/> and runs it again.
+    /// Returns null when the kernels are right (with the change made, if any, in <paramref name="workaround"/>), or the
+    /// exception that explains what is wrong.
+    /// </summary>
+    internal static TorchBackendException? CheckKernels(Func<IReadOnlyList<KernelCheck.Outcome>> run, Func<bool, bool> setOneDnn, out string? workaround)
+    {
+        workaround = null;
+        List<KernelCheck.Outcome> failed = run().Where(o => o.Failed).ToList();
+        if (failed.Count == 0)
+        {
+            return null;
+        }
+
+        string first = DescribeFailures(failed);
+        if (setOneDnn(false))
+        {
+            List<KernelCheck.Outcome> stillFailed = run().Where(o => o.Failed).ToList();
+            if (stillFailed.Count == 0)
+            {
+                workaround = $"libtorch's oneDNN CPU kernels are turned off: with them, {first}. libtorch's own kernels give the right values here, " +
+                    "but some operations run many times slower; setting DNNL_MAX_CPU_ISA=AVX before the process starts keeps oneDNN's AVX kernels, which were right on such machines.";
+                return null;
+            }
+
+            setOneDnn(true);
+            first += $"; with oneDNN turned off, {DescribeFailures(stillFailed)}";
+        }
+
+        return new TorchBackendException(TorchBackendProblem.WrongKernelResults,
+            $"libtorch computes wrong convolutions on this machine ({Environment.ProcessorCount} processors, {RuntimeInformation.OSDescription.Trim()}): {first}. " +
+            "This was seen on virtual machines that hide the processor's cache description from libtorch's oneDNN kernels. " +
+            "Setting the environment variable DNNL_MAX_CPU_ISA=AVX before the process starts limits oneDNN to kernels that were right on such a machine; " +
+            $"set {KernelCheckVariable}=off to skip this check and accept the results as they are.");
+    }
+
+    private static string DescribeFailures(List<KernelCheck.Outcome> failed)
+    {
+        KernelCheck.Outcome worst = failed.OrderByDescending(o => double.IsNaN(o.Error) ? double.PositiveInfinity : o.Error).First();
+        string what = $"{worst.Case} is off by {worst.Error:G3} of its largest value";
+        return failed.Count == 1 ? what : $"{failed.Count} checked convolutions are wrong, the worst: {what}";
     }
 
     private static bool IsNativeLoadFailure(Exception e) =>

@@ -18,4 +18,10 @@ public enum TorchBackendProblem
 
     /// <summary>libtorch is there but failed to load for another reason; the message quotes the loader's error.</summary>
     LoadFailed,
+
+    /// <summary>
+    /// libtorch loads but returns wrong values for small convolutions that the library checks against plain loops,
+    /// even with its oneDNN kernels turned off; the message names the cases and the workaround.
+    /// </summary>
+    WrongKernelResults,
 }

@@ -70,6 +70,7 @@ public sealed class ForwardRun : IDisposable
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(options);
+        TorchBackend.EnsureAvailable();
         var (device, checkDevice) = DeviceFor(model, options.Device);
         List<string> taps = options.Taps.Select(t => NeuronAddress.Parse(t).Layer).Distinct().ToList();
 

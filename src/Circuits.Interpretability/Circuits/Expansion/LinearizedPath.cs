@@ -47,6 +47,7 @@ internal sealed class LinearizedPath : IDisposable
     /// <exception cref="DeviceMismatchException"><paramref name="device"/> is not the model's device.</exception>
     public static LinearizedPath Attach(nn.Module<Tensor, Tensor> model, string source, string target, Device? device = null)
     {
+        TorchBackend.EnsureAvailable();
         if (source == target)
         {
             throw new CircuitsException($"The source and target layers are both '{source}'; expected two different layers, the source running before the target.");
