@@ -130,6 +130,12 @@ public static class SampleRunner
             Device device = ModelDevice.Parse(options.Device);
             model.to(device).eval();
             stdout.WriteLine($"device: {ModelDevice.Name(device)}");
+            TorchBackend.EnsureAvailable();
+            if (TorchBackend.KernelWorkaround is string workaround)
+            {
+                stderr.WriteLine($"note: {workaround}");
+            }
+
             string folder = options.OutputFolder ?? Path.Combine("out", command.Name);
             Directory.CreateDirectory(folder);
             var context = new SampleContext(model, id, options, folder, stdout);

@@ -53,6 +53,12 @@ try
     var clock = Stopwatch.StartNew();
     Device device = ModelDevice.Parse(settings.Device);
     Console.WriteLine($"Device: {ModelDevice.Name(device)}");
+    TorchBackend.EnsureAvailable();
+    if (TorchBackend.KernelWorkaround is string workaround)
+    {
+        Console.Error.WriteLine($"note: {workaround}");
+    }
+
     torch.manual_seed(settings.Seed);
     var report = new HtmlReport("Circuits.Interpretability quick start");
     report.Paragraph("Feature visualizations, circuits one layer back (expanded weights) and tuning curves of chosen neurons, " +
