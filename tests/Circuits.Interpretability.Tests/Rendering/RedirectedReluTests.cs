@@ -68,4 +68,24 @@ public class RedirectedReluTests
 
         HandBuiltNet.Values(x.grad!).Should().Equal(HandBuiltNet.Values(where(x.detach().ge(0), g, zeros_like(g))));
     }
+
+    [Fact]
+    public void The_non_negative_mask_is_one_from_zero_up_including_negative_zero_as_heaviside_is()
+    {
+        float[] values = { -3f, -1e-38f, -float.Epsilon, -0f, 0f, float.Epsilon, 1e-38f, 2f, float.PositiveInfinity, float.NegativeInfinity, float.NaN };
+        using var x = tensor(values);
+        using var one = ones(Array.Empty<long>());
+        float[] mask = RedirectedRelu.NonNegative(x).data<float>().ToArray();
+        float[] heaviside = x.heaviside(one).data<float>().ToArray();
+        for (int i = 0; i < values.Length; i++)
+        {
+            // NaN lets the gradient through, as libtorch's own ReLU backward does (its test "output <= 0" is false).
+            float expected = float.IsNaN(values[i]) || values[i] >= 0 ? 1f : 0f;
+            mask[i].Should().Be(expected, $"x = {values[i]:R}");
+            if (!float.IsNaN(values[i]))
+            {
+                heaviside[i].Should().Be(expected, $"the mask equals heaviside(x, 1) at x = {values[i]:R}");
+            }
+        }
+    }
 }
