@@ -1,8 +1,10 @@
 using System.Globalization;
 using System.Text.Json;
 using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
 using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using Circuits.Interpretability.Core;
@@ -159,17 +161,34 @@ public class RenderPeerBenchmarks
         return result.FinalObjective;
     }
 
-    /// <summary>One launch in this process (the columns read the peer's figures from the setup), 2 warm-ups, 8 iterations.</summary>
+    /// <summary>
+    /// One launch in this process (the columns read the peer's figures from the setup), 2 warm-ups, 16 iterations, with
+    /// the median and two ratios of medians beside BenchmarkDotNet's mean-based ratio: each case over the baseline, and
+    /// the redirected step over the plain one (issue 18's fourth row). Medians, because on a shared VM a few iterations
+    /// can run at half speed while the host is busy, which moves a mean far more than the work does.
+    /// </summary>
     private sealed class RenderPeerConfig : ManualConfig
     {
         public RenderPeerConfig()
         {
-            AddJob(Job.Default.WithLaunchCount(1).WithWarmupCount(2).WithIterationCount(8).WithToolchain(InProcessEmitToolchain.Instance));
+            AddJob(Job.Default.WithLaunchCount(1).WithWarmupCount(2).WithIterationCount(16).WithToolchain(InProcessEmitToolchain.Instance));
+            AddColumn(StatisticColumn.Median, StatisticColumn.Min);
+            AddColumn(new PeerColumn("median / baseline's", "This case's median over the baseline's median", (summary, benchmark) =>
+                MedianOf(summary, benchmark) is double ours && MedianOf(summary, summary.BenchmarksCases.FirstOrDefault(b => b.Descriptor.Baseline)) is double baseline
+                    ? $"{ours / baseline:N3}" : "-"));
+            AddColumn(new PeerColumn("median / render step's", "The redirected step's median over the plain render step's (issue 18: at most 1.05)", (summary, benchmark) =>
+                benchmark.Descriptor.WorkloadMethod.Name == nameof(RenderRedirected)
+                && MedianOf(summary, benchmark) is double ours
+                && MedianOf(summary, summary.BenchmarksCases.FirstOrDefault(b => b.Descriptor.WorkloadMethod.Name == nameof(Render))) is double plain
+                    ? $"{ours / plain:N3}" : "-"));
             AddColumn(new PeerColumn("PyTorch peer", "The peer's median for the same case (render step, or bare pass), measured in this run's setup",
                 (_, benchmark) => PeerFor(benchmark) is double ms ? $"{ms:N1} ms" : "-"));
             AddColumn(new PeerColumn("ours / peer", "This benchmark's median over the peer's", (summary, benchmark) =>
                 PeerFor(benchmark) is double ms && summary[benchmark]?.ResultStatistics is { } stats ? $"{stats.Median / 1e6 / ms:N2}" : "-"));
         }
+
+        private static double? MedianOf(Summary summary, BenchmarkCase? benchmark) =>
+            benchmark is not null && summary[benchmark]?.ResultStatistics is { } stats ? stats.Median : null;
 
         private static double? PeerFor(BenchmarkCase benchmark) => benchmark.Descriptor.WorkloadMethod.Name switch
         {

@@ -53,7 +53,7 @@ public static class FeatureVisualization
             ? new List<LayerEdit>()
             : model.named_modules()
                 .Where(m => m.name.Length > 0 && m.module is TorchSharp.Modules.ReLU)
-                .Select(m => LayerEdit.Output(m.name, (input, _) => step <= options.RedirectReluSteps ? RedirectedRelu.apply(input) : null))
+                .Select(m => LayerEdit.Output(m.name, (input, output) => step <= options.RedirectReluSteps ? RedirectedRelu.Redirect(input, output) : null))
                 .ToList();
         var batching = new MicroBatching(model, objective, options.BatchSize, options.MicroBatch);
         ImageParameterization? image = null;

@@ -8,7 +8,8 @@ public class RedirectedReluTests
 {
     /// <summary>
     /// The redirected gradient by its definition, one value at a time: per batch item, the ordinary gradient
-    /// (g where x ≥ 0) if it is non-zero anywhere in the item, else g with the entries where x &lt; 0 and g &gt; 0 zeroed.
+    /// (g where x &gt; 0, as libtorch's ReLU) if it is non-zero anywhere in the item, else g with the entries where
+    /// x ≤ 0 and g &gt; 0 zeroed.
     /// </summary>
     private static float[] Reference(float[] x, float[] g, int items)
     {
@@ -19,12 +20,12 @@ public class RedirectedReluTests
             bool alive = false;
             for (int i = n * per; i < (n + 1) * per; i++)
             {
-                alive |= x[i] >= 0 && g[i] != 0;
+                alive |= x[i] > 0 && g[i] != 0;
             }
 
             for (int i = n * per; i < (n + 1) * per; i++)
             {
-                result[i] = alive ? (x[i] >= 0 ? g[i] : 0) : (x[i] < 0 && g[i] > 0 ? 0 : g[i]);
+                result[i] = alive ? (x[i] > 0 ? g[i] : 0) : (x[i] <= 0 && g[i] > 0 ? 0 : g[i]);
             }
         }
 
@@ -32,14 +33,15 @@ public class RedirectedReluTests
     }
 
     [Theory]
-    [InlineData(0)]
-    [InlineData(1)]
-    [InlineData(2)]
-    [InlineData(3)]
-    public void The_gradient_equals_its_definition_item_by_item(int seed)
+    [InlineData(0, false)]
+    [InlineData(1, false)]
+    [InlineData(2, true)]
+    [InlineData(3, true)]
+    public void The_gradient_equals_its_definition_item_by_item(int seed, bool layerOutputGiven)
     {
-        // Six items: alive, dead (all negative) with a mixed-sign gradient, dead with no gradient, alive only through a
-        // zero-input entry, a random one, and dead with a positive gradient.
+        // Six items: alive, dead (all negative) with a mixed-sign gradient, dead with no gradient, dead but for one
+        // zero-input entry (x = 0 counts as dead, as in libtorch's ReLU gradient), a random one, and dead with a
+        // positive gradient. The redirected ReLU either computes relu(x) itself or takes the layer's output.
         var generator = new Generator((ulong)seed);
         Tensor x = randn(new long[] { 6, 3, 4, 4 }, generator: generator);
         Tensor g = randn(new long[] { 6, 3, 4, 4 }, generator: generator);
@@ -52,7 +54,7 @@ public class RedirectedReluTests
         g[5] = g[5].abs();
         Tensor leaf = x.detach().requires_grad_(true);
 
-        Tensor y = RedirectedRelu.apply(leaf);
+        Tensor y = layerOutputGiven ? RedirectedRelu.Redirect(leaf, leaf.relu()) : RedirectedRelu.apply(leaf);
         y.backward(new[] { g });
 
         HandBuiltNet.Values(y).Should().Equal(HandBuiltNet.Values(x.relu()));
@@ -66,26 +68,31 @@ public class RedirectedReluTests
         Tensor g = randn(new long[] { 2, 5 }, generator: new Generator(5));
         RedirectedRelu.apply(x).backward(new[] { g });
 
-        HandBuiltNet.Values(x.grad!).Should().Equal(HandBuiltNet.Values(where(x.detach().ge(0), g, zeros_like(g))));
+        HandBuiltNet.Values(x.grad!).Should().Equal(HandBuiltNet.Values(where(x.detach().gt(0), g, zeros_like(g))));
     }
 
     [Fact]
-    public void The_non_negative_mask_is_one_from_zero_up_including_negative_zero_as_heaviside_is()
+    public void An_all_alive_batch_gets_libtorchs_own_relu_gradient_zeros_included()
     {
-        float[] values = { -3f, -1e-38f, -float.Epsilon, -0f, 0f, float.Epsilon, 1e-38f, 2f, float.PositiveInfinity, float.NegativeInfinity, float.NaN };
-        using var x = tensor(values);
-        using var one = ones(Array.Empty<long>());
-        float[] mask = RedirectedRelu.NonNegative(x).data<float>().ToArray();
-        float[] heaviside = x.heaviside(one).data<float>().ToArray();
-        for (int i = 0; i < values.Length; i++)
-        {
-            // NaN lets the gradient through, as libtorch's own ReLU backward does (its test "output <= 0" is false).
-            float expected = float.IsNaN(values[i]) || values[i] >= 0 ? 1f : 0f;
-            mask[i].Should().Be(expected, $"x = {values[i]:R}");
-            if (!float.IsNaN(values[i]))
-            {
-                heaviside[i].Should().Be(expected, $"the mask equals heaviside(x, 1) at x = {values[i]:R}");
-            }
-        }
+        // The ordinary gradient is libtorch's ReLU gradient value for value, exact zeros and negative zeros included.
+        Tensor x = tensor(new float[] { -3f, -0f, 0f, 1e-38f, 2f, -1f, 0f, 5f }).reshape(2, 4);
+        Tensor g = randn(new long[] { 2, 4 }, generator: new Generator(6));
+        Tensor ours = x.detach().requires_grad_(true), theirs = x.detach().requires_grad_(true);
+        RedirectedRelu.Redirect(ours, ours.relu()).backward(new[] { g });
+        theirs.relu().backward(new[] { g });
+
+        HandBuiltNet.Values(ours.grad!).Should().Equal(HandBuiltNet.Values(theirs.grad!));
+    }
+
+    [Fact]
+    public void The_layers_own_output_graph_gets_no_gradient_and_the_input_gets_the_redirected_one()
+    {
+        // The layer's output is reused for its values only: the gradient reaches the input through the redirected rule
+        // (here a dead item whose gradient pushes x up), not through the plain ReLU node that produced the output.
+        Tensor x = full(1, 3, -1f).requires_grad_(true);
+        Tensor layerOutput = x.relu();
+        (-RedirectedRelu.Redirect(x, layerOutput)).sum().backward();
+
+        HandBuiltNet.Values(x.grad!).Should().Equal(new[] { -1f, -1f, -1f });
     }
 }
