@@ -20,8 +20,9 @@ namespace Circuits.Interpretability.Benchmarks;
 /// <summary>
 /// A feature-visualization render step on InceptionV1 (seeded random weights) at 224 px, objective mixed4a:10, Lucid's
 /// standard transforms, libtorch on 2 threads (<see cref="BenchmarkThreads"/>), against a bare forward + backward up to
-/// mixed4a at the sizes the model sees (the baseline: each of the 11 sizes the transforms give, 212 to 260 px, once; and
-/// 236 px, their middle: 224 + 24 - 8 - 4), and against a PyTorch peer in the same run: benchmarks/peers/render.py, a
+/// mixed4a at the sizes the model sees (the baseline: one bare pass at each size the render's own steps give the model,
+/// <see cref="RenderSizes"/>; also each of the 11 sizes the transforms can give, 212 to 260 px, once, and 236 px, their
+/// middle: 224 + 24 - 8 - 4), and against a PyTorch peer in the same run: benchmarks/peers/render.py, a
 /// Lucent-style render loop on the same weights (saved here as safetensors), which times its own steps and bare pass.
 /// The setup checks that the peer's model computes our mixed4a. Targets (issue 18): a steady-state render step at most
 /// 1.10 times the bare pass; with ReLU gradient redirection on, at most 1.05 times the step without it.
@@ -44,6 +45,7 @@ public class RenderPeerBenchmarks
     private ModelFreeze _freeze = null!;
     private Tensor _input = null!;
     private Tensor[] _sized = null!;
+    private Tensor[] _rendered = null!;
 
     /// <summary>The peer's figures from the last setup: render step and bare pass medians, in milliseconds.</summary>
     internal static (double Render, double Bare) PeerMs { get; private set; } = (double.NaN, double.NaN);
@@ -87,6 +89,31 @@ public class RenderPeerBenchmarks
         _toMixed4a = Trunk(_model, "mixed4a");
         _input = rand(new long[] { 1, 3, Seen, Seen }, generator: new Generator(1));
         _sized = SeenSizes.Select(s => rand(new long[] { 1, 3, s, s }, generator: new Generator(2))).ToArray();
+        int[] drawn = RenderSizes(new RenderOptions().Seed, Steps);
+        Console.WriteLine($"// sizes the render's {Steps} steps give the model (seed {new RenderOptions().Seed}): {string.Join(" ", drawn)}; mean {drawn.Average():F1} px");
+        _rendered = drawn.Select(s => rand(new long[] { 1, 3, s, s }, generator: new Generator(2))).ToArray();
+    }
+
+    /// <summary>
+    /// The input sizes a render with <paramref name="seed"/> gives the model in its first <paramref name="steps"/> steps: the
+    /// render draws its transforms from <c>new Random(seed)</c> and nothing else, so replaying Lucid's standard stack on a
+    /// 224 px image with the same generator gives the same draws. (The sizes cost unequally: at 2 threads a bare pass at
+    /// 255 or 260 px took about 1.5 times one at 250, so 32 draws can cost several percent more or less than the 11 sizes'
+    /// average; the render step is compared with bare passes at its own sizes.)
+    /// </summary>
+    internal static int[] RenderSizes(int seed, int steps)
+    {
+        var random = new Random(seed);
+        IReadOnlyList<IImageTransform> standard = Transforms.Standard();
+        var sizes = new int[steps];
+        using var image = zeros(1, 3, Size, Size);
+        for (int i = 0; i < steps; i++)
+        {
+            using var scope = NewDisposeScope();
+            sizes[i] = (int)Transforms.ApplyAll(standard, image, random).shape[2];
+        }
+
+        return sizes;
     }
 
     /// <summary>The model's top-level layers up to and including <paramref name="layer"/>, as one Sequential (the bare pass).</summary>
@@ -112,7 +139,7 @@ public class RenderPeerBenchmarks
         _freeze.Dispose();
         _model.Dispose();
         _input.Dispose();
-        foreach (Tensor t in _sized)
+        foreach (Tensor t in _sized.Concat(_rendered))
         {
             t.Dispose();
         }
@@ -124,7 +151,19 @@ public class RenderPeerBenchmarks
     /// </summary>
     internal static int[] SeenSizes { get; } = Enumerable.Range(0, 11).Select(i => (int)Math.Round(240 * (1 + ((i - 5) / 50.0))) - 4).ToArray();
 
-    [Benchmark(Baseline = true, OperationsPerInvoke = 11, Description = "bare forward+backward to mixed4a, the 11 sizes the transforms give (212-260 px)")]
+    [Benchmark(Baseline = true, OperationsPerInvoke = Steps, Description = "bare forward+backward to mixed4a at the sizes the render's steps see")]
+    public float BareRenderSizes()
+    {
+        float total = 0;
+        foreach (Tensor input in _rendered)
+        {
+            total += BarePass(_toMixed4a, input);
+        }
+
+        return total;
+    }
+
+    [Benchmark(OperationsPerInvoke = 11, Description = "bare forward+backward to mixed4a, the 11 sizes the transforms give (212-260 px)")]
     public float BareSizes()
     {
         float total = 0;

@@ -26,6 +26,22 @@ public static class TorchBackend
     public const string KernelCheckVariable = "CIRCUITS_KERNEL_CHECK";
 
     /// <summary>
+    /// The environment variable that, set to <c>system</c>, leaves the C library's memory allocator as it is (see
+    /// <see cref="AllocatorTuning"/>).
+    /// </summary>
+    public const string AllocatorVariable = "CIRCUITS_ALLOCATOR";
+
+    /// <summary>
+    /// How the library set the process's memory allocator for tensor work, in words, or null when it left it as it was.
+    /// On Linux with glibc, the first <see cref="EnsureAvailable"/> tells glibc's malloc (which libtorch allocates CPU
+    /// tensors with) to keep freed memory for the next tensor instead of returning it to the kernel after every pass, so
+    /// that a render or an attribution loop does not page-fault on fresh memory at every step. The process then keeps
+    /// its high-water mark of tensor memory, up to 512 MiB of it free. Set the environment variable
+    /// <see cref="AllocatorVariable"/> to <c>system</c> before the first call to leave malloc as it is.
+    /// </summary>
+    public static string? AllocatorTuning { get; private set; }
+
+    /// <summary>
     /// What the library changed in libtorch because its kernel check found wrong results on this machine, in words
     /// (for example that oneDNN's CPU kernels were turned off); null when nothing was changed. Set by the first
     /// <see cref="EnsureAvailable"/>.
@@ -90,6 +106,11 @@ public static class TorchBackend
 
                 if (s_failure is null)
                 {
+                    if (!string.Equals(Environment.GetEnvironmentVariable(AllocatorVariable), "system", StringComparison.OrdinalIgnoreCase))
+                    {
+                        AllocatorTuning = MallocSettings.Apply();
+                    }
+
                     string? workaround = null;
                     s_failure = skip ? null : CheckKernels(KernelCheck.Run, OneDnnSwitch.TrySet, out workaround);
                     if (s_failure is null)
